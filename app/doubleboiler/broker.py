@@ -1,0 +1,33 @@
+"""The database as Celery's broker, through kombu's SQLAlchemy transport.
+
+This is the original project's "no extra add-on" spirit: one database is all a
+hobbyist needs. The subclass only polls faster than kombu's 1 s default (kombu
+hands every transport option to SQLAlchemy's create_engine, so the interval
+cannot be passed as an option).
+"""
+
+from kombu.transport.sqlalchemy import Transport
+
+POLLING_INTERVAL_SECONDS = 0.2
+
+SQLALCHEMY_DIALECTS = {
+    "sqlite": "sqlite",
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "pgsql": "postgresql+psycopg",
+}
+
+
+class DatabaseTransport(Transport):
+    polling_interval = POLLING_INTERVAL_SECONDS
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """DATABASE_URL in the dialect names SQLAlchemy wants."""
+    scheme, sep, rest = database_url.partition("://")
+    if not sep or scheme not in SQLALCHEMY_DIALECTS:
+        raise ValueError(
+            f"cannot use a {scheme!r} database as the Celery broker: set CELERY_BROKER_URL "
+            "or REDIS_URL"
+        )
+    return f"{SQLALCHEMY_DIALECTS[scheme]}://{rest}"

@@ -1,0 +1,91 @@
+"""Checks behind /healthz: one per layer of the dyno."""
+
+import os
+import sys
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from doubleboiler.celery import app as celery_app
+
+from .middleware import inflight
+from .models import WorkerHeartbeat
+
+PING_TIMEOUT_SECONDS = 1.0
+
+
+def _timed(check):
+    started = time.perf_counter()
+    try:
+        result = check()
+    except Exception as exc:
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    result["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def web() -> dict:
+    gevent_patched = False
+    if "gevent.monkey" in sys.modules:
+        gevent_patched = sys.modules["gevent.monkey"].is_module_patched("socket")
+    return {
+        "ok": True,
+        "pid": os.getpid(),
+        "worker_class": os.environ.get("WEB_WORKER_CLASS", "unknown"),
+        "gevent_patched": gevent_patched,
+        "inflight": inflight(),
+    }
+
+
+def database() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {"ok": True, "vendor": connection.vendor}
+
+
+def broker() -> dict:
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+        # Declaring the default queue makes the transport really talk to the
+        # broker (the SQL one connects lazily) and tells how much is waiting.
+        _, waiting, _ = conn.default_channel.queue_declare(
+            queue=celery_app.conf.task_default_queue, durable=True, auto_delete=False
+        )
+        return {"ok": True, "transport": conn.transport_cls, "queued": waiting}
+
+
+def _supports_broadcast() -> bool:
+    with celery_app.connection_for_write() as conn:
+        return "fanout" in conn.transport.implements.exchange_type
+
+
+def workers() -> dict:
+    if _supports_broadcast():
+        replies = celery_app.control.ping(timeout=PING_TIMEOUT_SECONDS)
+        names = sorted(name for reply in replies for name in reply)
+        return {"ok": bool(names), "count": len(names), "names": names, "method": "ping"}
+    fresh = timezone.now() - timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
+    beats = list(WorkerHeartbeat.objects.filter(last_seen__gte=fresh).order_by("hostname"))
+    return {
+        "ok": bool(beats),
+        "count": len(beats),
+        "names": [beat.hostname for beat in beats],
+        "method": "heartbeat",
+        "pids": {beat.hostname: {"main": beat.pid, "pool": beat.pool_pids} for beat in beats},
+    }
+
+
+def report() -> dict:
+    checks = {
+        "web": _timed(web),
+        "database": _timed(database),
+        "broker": _timed(broker),
+        "workers": _timed(workers),
+    }
+    failing = [name for name, check in checks.items() if not check["ok"]]
+    if "error" in checks["workers"] or checks["workers"].get("count") == 0:
+        checks["workers"].setdefault("error", "no live Celery worker answered")
+    return {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}

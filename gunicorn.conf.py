@@ -1,0 +1,42 @@
+"""Gunicorn settings for the inner `web` process (see LocalProcfile).
+
+gevent workers serve many requests each: while one request waits on I/O (the
+database, the broker, an upstream) the worker serves others. Gunicorn's gevent
+worker monkey-patches the standard library when it starts, before the app is
+imported, so nothing in the app patches again.
+"""
+
+import os
+
+bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"  # noqa: S104
+pythonpath = "app"
+wsgi_app = "doubleboiler.wsgi:application"
+
+worker_class = "gevent"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Requests one worker holds open at once. Database work is bounded separately
+# by the connection pool below.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "500"))
+# Recycle workers now and then so a slow leak cannot grow past the dyno's
+# memory; the jitter keeps them from restarting all at once.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
+max_requests_jitter = max_requests // 10
+# Platforms send SIGTERM and SIGKILL 30 s later; finish in-flight requests
+# well inside that (bin/dyno waits DYNO_GRACE_SECONDS=25 before its own SIGKILL).
+graceful_timeout = 20
+timeout = 30
+keepalive = 5
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s'
+
+# Under gevent each greenlet would open its own PostgreSQL connection; a small
+# psycopg pool per worker process bounds them (ignored for SQLite).
+os.environ.setdefault("DATABASE_POOL_SIZE", "4")
+
+
+def post_fork(server, worker):
+    # /healthz reports which worker class serves it.
+    os.environ["WEB_WORKER_CLASS"] = f"{type(worker).__module__}.{type(worker).__name__}"
