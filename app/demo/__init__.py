@@ -1,0 +1,1 @@
+"""The demo page at `/` and the benchmark's I/O-bound endpoints."""
