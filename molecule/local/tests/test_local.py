@@ -1,0 +1,154 @@
+"""The local target, as a user sees it: both process layers, health, jobs, secret."""
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+STATE_DIR = "/tmp/double-boiler-molecule-local"
+URL = "http://127.0.0.1:5001/"
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
+
+
+def get_json(path: str, data: dict | None = None) -> tuple[int, dict, dict]:
+    body = json.dumps(data).encode() if data is not None else None
+    request = urllib.request.Request(URL + path, data=body, method="POST" if body else "GET")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), json.load(exc)
+
+
+class Proc:
+    def __init__(self, line: str) -> None:
+        pid, ppid, self.args = line.split(None, 2)
+        self.pid, self.ppid = int(pid), int(ppid)
+
+
+def descendants(host, pid: int) -> list[Proc]:
+    listing = host.check_output("ps -eo pid=,ppid=,args=")
+    processes = [Proc(line) for line in listing.splitlines() if line.strip()]
+    children: dict[int, list[Proc]] = {}
+    for process in processes:
+        children.setdefault(process.ppid, []).append(process)
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child.pid)
+    return found
+
+
+def command_line(host, pid: int) -> str:
+    return host.check_output(f"ps -o args= -p {pid}")
+
+
+@pytest.fixture(scope="module")
+def outer_pid(host) -> int:
+    return json.loads(host.file(f"{STATE_DIR}/dyno.pid").content_string)["pid"]
+
+
+@pytest.fixture(scope="module")
+def secret(host) -> str:
+    return host.file(f"{STATE_DIR}/secret_key").content_string.strip()
+
+
+def test_outer_layer_is_bin_dyno_running_honcho(host, outer_pid):
+    assert command_line(host, outer_pid).endswith("bin/dyno")
+    # honcho's manager gives each inner process a supervising child of its own
+    assert len([p for p in descendants(host, outer_pid) if p.ppid == outer_pid]) == 2
+
+
+def test_inner_web_is_gunicorn_master_with_gevent_workers(host, outer_pid):
+    tree = descendants(host, outer_pid)
+    masters = [p for p in tree if p.args.startswith("gunicorn: master")]
+    assert len(masters) == 1
+    workers = [p for p in tree if p.ppid == masters[0].pid and p.args.startswith("gunicorn: worker")]
+    assert len(workers) == 2  # WEB_CONCURRENCY
+    seen = set()
+    for _ in range(20):
+        status, headers, report = get_json("healthz")
+        assert status == 200
+        assert report["checks"]["web"]["worker_class"].endswith("GeventWorker")
+        assert report["checks"]["web"]["gevent_patched"] is True
+        seen.add(int(headers["X-Web-Pid"]))
+    assert seen <= {w.pid for w in workers}
+
+
+def test_inner_worker_is_celery_main_with_pool_children(host, outer_pid):
+    tree = descendants(host, outer_pid)
+    mains = [p for p in tree if "MainProcess" in p.args and "celeryd" in p.args]
+    assert len(mains) == 1
+    pool = [p for p in tree if p.ppid == mains[0].pid and "ForkPoolWorker" in p.args]
+    assert len(pool) == 2  # CELERY_CONCURRENCY
+    status, _, report = get_json("healthz")
+    workers = report["checks"]["workers"]
+    assert workers["count"] == 1
+    assert sorted(next(iter(workers["pids"].values()))["pool"]) == sorted(p.pid for p in pool)
+
+
+def test_healthz_green_on_every_layer():
+    status, _, report = get_json("healthz")
+    assert status == 200, report
+    assert report["status"] == "ok"
+    assert all(check["ok"] for check in report["checks"].values())
+    assert report["checks"]["database"]["vendor"] == "sqlite"
+    assert report["checks"]["broker"]["transport"].endswith("DatabaseTransport")
+
+
+def test_a_batch_of_jobs_completes(host, outer_pid):
+    status, _, created = get_json("api/jobs/batch", {"count": 60, "io_wait_ms": 50})
+    assert status == 202
+    ids = created["ids"]
+    assert len(ids) == 60
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, _, answer = get_json("api/jobs?ids=" + ",".join(map(str, ids)))
+        if all(job["status"] == "done" for job in answer["jobs"]):
+            break
+        time.sleep(0.5)
+    jobs = answer["jobs"]
+    assert [job["status"] for job in jobs] == ["done"] * 60
+    pool = {p.pid for p in descendants(host, outer_pid) if "ForkPoolWorker" in p.args}
+    assert {job["worker_pid"] for job in jobs} <= pool
+    assert all(job["attempts"] == 1 for job in jobs)
+
+
+def test_secret_is_long_private_and_out_of_process_arguments(host, secret):
+    secret_file = host.file(f"{STATE_DIR}/secret_key")
+    assert secret_file.mode == 0o600
+    assert len(secret) >= 50
+    assert secret not in host.check_output("ps -eo args=")
+    assert secret not in host.file(f"{STATE_DIR}/dyno.log").content_string
+
+
+def test_reconverge_changes_nothing_keeps_the_secret_and_never_prints_it(host, secret):
+    ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    run = subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            f"{ephemeral}/inventory",
+            str(PROJECT / "deploy.yml"),
+            "-vvv",
+            "--diff",
+        ],
+        capture_output=True,
+        text=True,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+            "ANSIBLE_ROLES_PATH": str(PROJECT / "roles"),
+        },
+        timeout=300,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    assert "changed=0" in output
+    assert secret not in output
+    assert host.file(f"{STATE_DIR}/secret_key").content_string.strip() == secret
