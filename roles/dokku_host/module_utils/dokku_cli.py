@@ -1,0 +1,1 @@
+../../dokku_app/module_utils/dokku_cli.py

@@ -1,0 +1,177 @@
+"""dokku_deploy_archive: deploy only when the source changed; failures are loud and safe."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from conftest import dokku_cli, load_module
+from fake_dokku import SECRET_IN_BUILD_LOG, App, FakeDokku
+
+deploy_mod = load_module("app", "dokku_deploy_archive")
+
+V1 = b"archive v1 bytes"
+V2 = b"archive v2 bytes"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def deploy(cli, data: bytes, state=None, **kw):  # type: ignore[no-untyped-def]
+    return deploy_mod.deploy(cli, "db", sha(data), lambda: data, state, **kw)
+
+
+def archive_calls(fake: FakeDokku) -> list[list[str]]:
+    return [c for c in fake.calls if c[0] == "git:from-archive"]
+
+
+def test_first_deploy_pipes_the_archive_and_records_state(fake, cli) -> None:
+    fake.apps["db"] = App()
+    result, state = deploy(cli, V1, version="abc123")
+    assert result["changed"] and result["deployed"] and not result["restarted"]
+    assert archive_calls(fake) == [["git:from-archive", "--archive-type", "tar.gz", "db", "--"]]
+    assert fake.stdin[fake.calls.index(archive_calls(fake)[0])] == V1
+    assert state == {
+        "app": "db",
+        "sha256": sha(V1),
+        "git_sha": fake.apps["db"].git_sha,
+        "version": "abc123",
+    }
+
+
+def test_recorded_state_skips_dokku_entirely(fake, cli) -> None:
+    fake.apps["db"] = App()
+    _, state = deploy(cli, V1)
+    fake.calls.clear()
+    result, new_state = deploy(cli, V1, state)
+    assert result["changed"] is False and new_state is None
+    assert archive_calls(fake) == []
+
+
+def test_changed_source_deploys_again(fake, cli) -> None:
+    fake.apps["db"] = App()
+    _, state = deploy(cli, V1)
+    result, state2 = deploy(cli, V2, state)
+    assert result["deployed"] and fake.apps["db"].releases == 2
+    assert state2["sha256"] == sha(V2)
+    assert result["diff"]["before"] == f"source sha256: {sha(V1)}\n"
+
+
+def test_source_pushed_by_someone_else_is_redeployed(fake, cli) -> None:
+    fake.apps["db"] = App()
+    _, state = deploy(cli, V1)
+    fake.apps["db"].git_sha = "fedcba9"  # a `git push` happened meanwhile
+    fake.apps["db"].source_sha = "other"
+    result, _ = deploy(cli, V1, state)
+    assert result["deployed"] and len(archive_calls(fake)) == 2
+
+
+def test_no_changes_detected_is_unchanged_not_a_failure(fake, cli) -> None:
+    fake.apps["db"] = App()
+    deploy(cli, V1)
+    # Record lost: Dokku answers "No changes detected" with exit 1.
+    result, state = deploy(cli, V1, None)
+    assert result["changed"] is False and result["deployed"] is False
+    assert state is not None and state["sha256"] == sha(V1)
+    assert fake.apps["db"].releases == 1
+
+
+def test_failed_release_task_fails_with_dokkus_output_and_keeps_the_release(fake, cli) -> None:
+    fake.apps["db"] = App(config={"DJANGO_SECRET_KEY": "super-secret-key-" * 4})
+    _, state = deploy(cli, V1)
+    running = fake.apps["db"].git_sha
+    fake.release_fails = True
+    fake.print_env_in_build = True
+    with pytest.raises(dokku_cli.DokkuError) as exc:
+        deploy(cli, V2, state)
+    err = exc.value
+    assert "Deploying db failed" in err.msg and "keeps the release that was running" in err.msg
+    assert "Execution of release command failed" in err.msg
+    assert "ProgrammingError: boom" in err.details["stdout"]
+    assert "super-secret-key" not in err.msg + json.dumps(err.details)
+    assert SECRET_IN_BUILD_LOG.format(secret=dokku_cli.MASK) in err.details["stdout"]
+    assert fake.apps["db"].git_sha == running and fake.apps["db"].deployed
+
+
+def test_restart_when_config_changed_and_nothing_was_deployed(fake, cli) -> None:
+    fake.apps["db"] = App()
+    _, state = deploy(cli, V1)
+    result, _ = deploy(cli, V1, state, restart=True)
+    assert result["restarted"] and result["changed"] and not result["deployed"]
+    assert fake.apps["db"].restarts == 1
+
+
+def test_no_restart_when_a_deploy_happened(fake, cli) -> None:
+    fake.apps["db"] = App()
+    result, _ = deploy(cli, V1, restart=True)
+    assert result["deployed"] and not result["restarted"]
+    assert fake.apps["db"].restarts == 0
+
+
+def test_no_restart_for_an_app_never_deployed(fake, cli) -> None:
+    fake.apps["db"] = App()
+    # An identical archive to a never-deployed app cannot happen, but a skipped deploy can.
+    result, _ = deploy_mod.deploy(
+        cli, "db", sha(V1), lambda: V1, None, restart=True, check_mode=True
+    )
+    assert result["deployed"] and not result["restarted"]
+
+
+def test_check_mode_deploys_and_restarts_nothing(fake, cli) -> None:
+    fake.apps["db"] = App()
+    _, state = deploy(cli, V1)
+    result, new_state = deploy(cli, V2, state, check_mode=True, restart=True)
+    assert result["changed"] and result["deployed"] and new_state is None
+    assert len(archive_calls(fake)) == 1 and fake.apps["db"].restarts == 0
+    result, _ = deploy(cli, V1, state, check_mode=True, restart=True)
+    assert result["restarted"] and fake.apps["db"].restarts == 0
+
+
+def test_missing_app(fake, cli) -> None:
+    with pytest.raises(dokku_cli.DokkuError, match="does not exist"):
+        deploy(cli, V1)
+    result, _ = deploy(cli, V1, check_mode=True)
+    assert result["changed"]
+
+
+def test_state_file_round_trip(tmp_path) -> None:
+    path = tmp_path / "sub" / "deployed.json"
+    assert deploy_mod.read_state(str(path)) is None
+    deploy_mod.write_state(str(path), {"sha256": "x"})
+    assert deploy_mod.read_state(str(path)) == {"sha256": "x"}
+    path.write_text("not json")
+    assert deploy_mod.read_state(str(path)) is None
+
+
+def test_main_refuses_an_archive_that_does_not_match(run_main, fake, tmp_path) -> None:
+    fake.apps["db"] = App()
+    archive = tmp_path / "src.tar.gz"
+    archive.write_bytes(V1)
+    args = {
+        "app": "db",
+        "archive": str(archive),
+        "sha256": sha(V2),
+        "state_file": str(tmp_path / "state.json"),
+    }
+    code, _, out = run_main(deploy_mod, args, fake)
+    assert code == 1 and "expected" in out["msg"]
+    assert archive_calls(fake) == []
+
+
+def test_main_deploys_then_is_idempotent(run_main, fake, tmp_path) -> None:
+    fake.apps["db"] = App()
+    archive = tmp_path / "src.tar.gz"
+    archive.write_bytes(V1)
+    args = {
+        "app": "db",
+        "archive": str(archive),
+        "sha256": sha(V1),
+        "state_file": str(tmp_path / "state.json"),
+    }
+    code, _, out = run_main(deploy_mod, args, fake)
+    assert code == 0 and out["deployed"]
+    code, _, out = run_main(deploy_mod, args, fake)
+    assert code == 0 and out["changed"] is False
+    assert len(archive_calls(fake)) == 1
