@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.staticfiles",
     "jobs",
+    "demo",
 ]
 
 MIDDLEWARE = [
