@@ -4,8 +4,8 @@
 private PostgreSQL cluster (Debian ``postgresql`` package) kept in the state
 dir and listening on 127.0.0.1 only; like Heroku Postgres it accepts SSL
 connections only. ``heroku-redis`` add-ons share one ``redis-server`` with a
-password. Both start on the first add-on that needs them and stop with the
-stand-in.
+password over TLS (``rediss://``, self-signed, as Heroku Redis 6+). Both start
+on the first add-on that needs them and stop with the stand-in.
 """
 
 from __future__ import annotations
@@ -46,6 +46,34 @@ def port_in_use(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def self_signed_certificate(crt: Path, key: Path) -> None:
+    """A throwaway certificate for 127.0.0.1, as Heroku's data services use self-signed ones."""
+    made = subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        raise BackingError(f"openssl could not make a certificate: {made.stderr.strip()}")
+    key.chmod(0o600)
 
 
 def _pg_bindir() -> Path:
@@ -298,11 +326,15 @@ class Redis:
                 raise BackingError(f"port {self.port} is taken: the stand-in's Redis cannot listen")
             self.root.mkdir(parents=True, exist_ok=True)
             conf = self.root / "redis.conf"
-            # The password lives in a 0600 file, never in the process arguments.
+            crt, key = self.root / "redis.crt", self.root / "redis.key"
+            self_signed_certificate(crt, key)
+            # Heroku Redis (6 and later) takes TLS connections only: rediss:// URLs with a
+            # self-signed certificate. The password lives in a 0600 file, never in argv.
             conf.write_text(
-                f'bind 127.0.0.1\nport {self.port}\ndir {self.root}\nsave ""\n'
-                f"appendonly no\nrequirepass {self.password}\nlogfile {self.root / 'redis.log'}\n"
-                "protected-mode yes\n"
+                f"bind 127.0.0.1\nport 0\ntls-port {self.port}\ntls-cert-file {crt}\n"
+                f"tls-key-file {key}\ntls-ca-cert-file {crt}\ntls-auth-clients no\n"
+                f'dir {self.root}\nsave ""\nappendonly no\nrequirepass {self.password}\n'
+                f"logfile {self.root / 'redis.log'}\nprotected-mode yes\n"
             )
             conf.chmod(0o600)
             self._proc = subprocess.Popen(
@@ -320,7 +352,7 @@ class Redis:
         return self._proc.pid if self._proc and self._proc.poll() is None else None
 
     def url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}"
+        return f"rediss://:{self.password}@127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         with self._lock:

@@ -203,6 +203,7 @@ class Addon:
     updated_at: str = field(default_factory=now)
     backing: Any = None
     attached: bool = False
+    message: str | None = None
 
     @property
     def config_var(self) -> str:
@@ -361,7 +362,8 @@ def formation_json(app: App, formation: Formation) -> dict[str, Any]:
 
 def addon_json(app: App, addon: Addon) -> dict[str, Any]:
     cents = ADDON_SERVICES[addon.service]["plans"][addon.plan]
-    return {
+    extra = {"provision_message": addon.message} if addon.message else {}
+    return extra | {
         "actions": [],
         "addon_service": {"id": stable_id("service:" + addon.service), "name": addon.service},
         "billing_entity": {"id": app.id, "name": app.name, "type": "app"},

@@ -89,17 +89,28 @@ def _cmp_value(sample: Any, raw: str) -> Any:
 
 
 def page(
-    items: list[dict[str, Any]], header: str | None, fields: list[str]
+    items: list[dict[str, Any]],
+    header: str | None,
+    fields: list[str],
+    aliases: dict[str, str] | None = None,
 ) -> tuple[int, list[dict[str, Any]], dict[str, str]]:
-    """Answer a list request: status (200/206), the window, and the headers to send."""
+    """Answer a list request: status (200/206), the window, and the headers to send.
+
+    ``aliases`` maps a range field to the attribute holding its value (builds are
+    ranged by ``started_at``, which Heroku fills from ``created_at``). Items are
+    given oldest first; ties keep that order, newest first when descending.
+    """
     spec = parse_range(header, fields) if header else RangeSpec(field=fields[0])
+    attr = (aliases or {}).get(spec.field, spec.field)
     reverse = spec.order == "desc"
-    ordered = sorted(items, key=lambda item: _key(item.get(spec.field)), reverse=reverse)
+    indexed = list(enumerate(items))
+    indexed.sort(key=lambda pair: (_key(pair[1].get(attr)), pair[0]), reverse=reverse)
+    ordered = [item for _, item in indexed]
 
     def after_start(item: dict[str, Any]) -> bool:
         if spec.start is None:
             return True
-        value = item.get(spec.field)
+        value = item.get(attr)
         bound = _cmp_value(value, spec.start)
         a, b = _key(value), _key(bound)
         if spec.start_exclusive:
@@ -109,7 +120,7 @@ def page(
     def before_end(item: dict[str, Any]) -> bool:
         if spec.end is None:
             return True
-        value = item.get(spec.field)
+        value = item.get(attr)
         a, b = _key(value), _key(_cmp_value(value, spec.end))
         return a >= b if reverse else a <= b
 
@@ -117,11 +128,11 @@ def page(
     chosen = window[: spec.max]
     headers = {"Accept-Ranges": ", ".join(fields)}
     if chosen:
-        first, last = chosen[0].get(spec.field), chosen[-1].get(spec.field)
+        first, last = chosen[0].get(attr), chosen[-1].get(attr)
         headers["Content-Range"] = f"{spec.field} {first}..{last}"
     status = 200
     if len(window) > spec.max:
         status = 206
         params = f"max={spec.max}" + (", order=desc" if reverse else "")
-        headers["Next-Range"] = f"{spec.field} ]{chosen[-1].get(spec.field)}..; {params}"
+        headers["Next-Range"] = f"{spec.field} ]{chosen[-1].get(attr)}..; {params}"
     return status, chosen, headers

@@ -565,6 +565,7 @@ class Platform:
         except BackingError as exc:
             with self.lock:
                 addon.state = "deprovisioned"
+                addon.message = f"stand-in could not provide the backing service: {exc}"
                 addon.updated_at = model.now()
             self.log(app, "heroku", f"add-on {addon.name} failed to provision: {exc}")
 
