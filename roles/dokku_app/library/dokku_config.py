@@ -29,7 +29,7 @@ description:
   - Reads the app's config with C(dokku config:export --format json), compares, and writes
     only the keys whose value differs, in B(one) call with C(--no-restart), because every
     config write restarts a deployed app otherwise, even when the value is identical.
-    Restarting (or deploying) afterwards is the caller's job; see RV(changed_keys).
+    Restarting (or deploying) afterwards is the caller's job; see RV(differing_keys).
   - Keys listed in O(generate) get a random value (Python C(secrets), 64 URL-safe
     characters) made on the Dokku host, only when the app does not have one yet, or when
     they are listed in O(rotate). Such values never leave the host through this module.
@@ -94,7 +94,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed_keys:
+differing_keys:
   description: Keys written (or that would be written in check mode), sorted.
   type: list
   elements: str
@@ -224,7 +224,7 @@ def ensure_config(
     }
     result: dict = {
         "changed": bool(changes),
-        "changed_keys": sorted(changes),
+        "differing_keys": sorted(changes),
         "generated": sorted(generated),
         "method": None,
     }

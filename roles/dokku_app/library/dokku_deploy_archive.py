@@ -27,7 +27,7 @@ DOCUMENTATION = r"""
 module: dokku_deploy_archive
 short_description: Deploy a source archive to a Dokku app when (and only when) it changed
 description:
-  - Knows beforehand whether a deploy is needed: after each successful deploy it records, in
+  - Knows beforehand whether a deploy is needed. After each successful deploy it records, in
     O(state_file), the archive's SHA256 together with the commit Dokku made of it
     (C(dokku git:report <app> --git-sha)). When both still match, Dokku is not called.
   - Otherwise pipes the archive into C(dokku git:from-archive --archive-type <type> <app> --),

@@ -37,7 +37,7 @@ def test_first_run_generates_the_secret_and_writes_once_without_restart(fake, cl
     result = ensure(cli, config={"DOUBLE_BOILER_MODE": "one-dyno", "DEBUG": False})
     secret = fake.apps["db"].config["DJANGO_SECRET_KEY"]
     assert len(secret) >= 50
-    assert result["changed_keys"] == ["DEBUG", "DJANGO_SECRET_KEY", "DOUBLE_BOILER_MODE"]
+    assert result["differing_keys"] == ["DEBUG", "DJANGO_SECRET_KEY", "DOUBLE_BOILER_MODE"]
     assert result["generated"] == ["DJANGO_SECRET_KEY"]
     assert fake.apps["db"].config["DEBUG"] == "false"
     assert len(writes(fake)) == 1
@@ -51,7 +51,7 @@ def test_second_run_changes_nothing_and_keeps_the_secret(fake, cli) -> None:
     secret = fake.apps["db"].config["DJANGO_SECRET_KEY"]
     fake.calls.clear()
     result = ensure(cli, config={"A": "1"})
-    assert result["changed"] is False and result["changed_keys"] == []
+    assert result["changed"] is False and result["differing_keys"] == []
     assert writes(fake) == []
     assert fake.apps["db"].config["DJANGO_SECRET_KEY"] == secret
 
@@ -59,7 +59,7 @@ def test_second_run_changes_nothing_and_keeps_the_secret(fake, cli) -> None:
 def test_only_differing_keys_are_written(fake, cli) -> None:
     fake.apps["db"] = App(config={"A": "1", "B": "2", "DJANGO_SECRET_KEY": "x" * 64})
     result = ensure(cli, config={"A": "1", "B": "3"})
-    assert result["changed_keys"] == ["B"]
+    assert result["differing_keys"] == ["B"]
     assert result["diff"] == {"before": "B=2\n", "after": "B=3\n"}
 
 
@@ -104,7 +104,7 @@ def test_older_dokku_gets_one_encoded_config_set(cli) -> None:
 def test_check_mode_writes_nothing_and_generates_nothing(fake, cli) -> None:
     fake.apps["db"] = App()
     result = ensure(cli, config={"A": "1"}, check_mode=True)
-    assert result["changed"] and result["changed_keys"] == ["A", "DJANGO_SECRET_KEY"]
+    assert result["changed"] and result["differing_keys"] == ["A", "DJANGO_SECRET_KEY"]
     assert "DJANGO_SECRET_KEY=******** (new value)" in result["diff"]["after"]
     assert writes(fake) == [] and fake.apps["db"].config == {}
 
