@@ -1,7 +1,7 @@
 """Fixtures for the stand-in's own tests.
 
 The stand-ins started here use ports next to (not on) the ones the Molecule
-scenario uses, so both can run on one machine: API 5501/5502, dynos 5680-5699,
+scenario uses, so both can run on one machine: API 5501/5502, dynos 5650-5699,
 PostgreSQL 55433, Redis 56380.
 """
 
@@ -85,8 +85,9 @@ def standin(standin_process: StandInProcess) -> StandInClient:
 
 
 @pytest.fixture
-def app_name(standin: StandInClient) -> str:
-    """A fresh app for one test."""
+def app_name(standin: StandInClient) -> Iterator[str]:
+    """A fresh app for one test, deleted afterwards (its dynos stop, its port is freed)."""
     name = "t-" + uuid.uuid4().hex[:12]
     standin.ok("POST", "/apps", {"name": name})
-    return name
+    yield name
+    standin.api("DELETE", f"/apps/{name}")

@@ -30,3 +30,41 @@ TINY_APP = {
     ),
     "index.html": "tiny app\n",
 }
+
+
+def upload_and_build(
+    client, app: str, tarball: bytes, version: str = "v1", checksum: str | None = None
+) -> dict:
+    """POST /sources, PUT the tarball, POST a build; return the build (pending)."""
+    import hashlib
+
+    blob = client.ok("POST", "/sources")["source_blob"]
+    put = client.raw("PUT", blob["put_url"], tarball, {"Content-Type": ""})
+    assert put.status == 200, put
+    digest = checksum or "SHA256:" + hashlib.sha256(tarball).hexdigest()
+    return client.ok(
+        "POST",
+        f"/apps/{app}/builds",
+        {
+            "source_blob": {"url": blob["get_url"], "checksum": digest, "version": version},
+        },
+    )
+
+
+def finish_build(client, app: str, build: dict, timeout: float = 600) -> tuple[dict, str]:
+    """Read the whole output stream, then return (the finished build, its output)."""
+    output = client.stream_text(build["output_stream_url"], timeout=timeout)
+    done = client.wait(
+        lambda: client.ok("GET", f"/apps/{app}/builds/{build['id']}"),
+        lambda b: b["status"] != "pending",
+        timeout,
+    )
+    return done, output
+
+
+def finish_release(client, app: str, release_id: str, timeout: float = 120) -> dict:
+    return client.wait(
+        lambda: client.ok("GET", f"/apps/{app}/releases/{release_id}"),
+        lambda r: r["status"] != "pending",
+        timeout,
+    )
