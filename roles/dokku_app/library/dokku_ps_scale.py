@@ -25,6 +25,8 @@ description:
   - Reads C(dokku ps:scale <app>) and runs one C(dokku ps:scale <app> <type>=<n>...) naming
     only the process types whose count differs. A process type Dokku does not list counts
     as 0. On a deployed app Dokku deploys the changed process types at once.
+  - Before scaling, reads C(dokku ps:report <app> --ps-can-scale) and fails with an
+    explanation when an C(app.json) C(formation) key makes Dokku refuse manual scaling.
 options:
   app:
     description: Name of an existing app.
@@ -67,6 +69,12 @@ def validate(scale: dict) -> dict[str, int]:
     return out
 
 
+def can_scale(cli: DokkuCli, app: str) -> bool:
+    # Dokku refuses ps:scale once an app.json `formation` key set quantities (ps can-scale).
+    result = cli.run("ps:report", app, "--ps-can-scale", ok=range(256))
+    return result.rc != 0 or result.stdout.strip().lower() != "false"
+
+
 def ensure_scale(cli: DokkuCli, app: str, scale: dict[str, int], check_mode: bool) -> dict:
     if cli.app_exists(app):
         current = parse_scale(cli.run("ps:scale", app).stdout)
@@ -76,6 +84,12 @@ def ensure_scale(cli: DokkuCli, app: str, scale: dict[str, int], check_mode: boo
         raise DokkuError(f"App {app!r} does not exist: create it first (dokku_app module)")
     changes = {proc: n for proc, n in sorted(scale.items()) if current.get(proc, 0) != n}
     result: dict = {"changed": bool(changes), "scale": dict(scale)}
+    if changes and not can_scale(cli, app):
+        raise DokkuError(
+            f"Dokku will not scale {app} ({', '.join(f'{p}={n}' for p, n in changes.items())}):"
+            " its app.json has a 'formation' key with quantities, which makes app.json manage"
+            " scaling. Remove the quantities (or the key) from app.json, or scale there."
+        )
     if changes:
         if not check_mode:
             cli.run("ps:scale", app, *(f"{proc}={n}" for proc, n in changes.items()))

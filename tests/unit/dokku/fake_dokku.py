@@ -26,6 +26,7 @@ class App:
     source_sha: str = ""
     restarts: int = 0
     releases: int = 0
+    formation_in_app_json: bool = False
 
 
 def fingerprint(key: str) -> str:
@@ -268,8 +269,11 @@ class FakeDokku:
         app = self._app(rest[0])
         if app is None:
             return self._missing(rest[0])
-        assert rest[1] == "--deployed"
-        return 0, ("true" if app.deployed else "false") + "\n", ""
+        values = {
+            "--deployed": "true" if app.deployed else "false",
+            "--ps-can-scale": "false" if app.formation_in_app_json else "true",
+        }
+        return 0, values[rest[1]] + "\n", ""
 
     def cmd_ps_restart(self, rest, stdin):
         app = self._app(rest[0])
@@ -282,6 +286,15 @@ class FakeDokku:
         app = self._app(rest[0])
         if app is None:
             return self._missing(rest[0])
+        if len(rest) > 1 and app.formation_in_app_json:
+            return (
+                1,
+                "",
+                (
+                    f" !     App {rest[0]} contains an app.json file with a formations key and"
+                    " cannot be manually scaled\n"
+                ),
+            )
         if len(rest) == 1:
             body = "".join(f"{(p + ':').ljust(5)} {n}\n" for p, n in sorted(app.scale.items()))
             header = f"-----> Scaling for {rest[0]}\nproctype: qty\n--------: ---\n"

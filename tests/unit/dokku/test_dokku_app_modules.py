@@ -159,6 +159,16 @@ def test_scale_check_mode(fake: FakeDokku, cli) -> None:
     assert fake.apps["db"].scale == {"web": 1}
 
 
+def test_scale_refused_by_app_json_formation_is_explained(fake: FakeDokku, cli) -> None:
+    fake.apps["db"] = App(scale={"web": 1, "worker": 0}, formation_in_app_json=True)
+    # Nothing to change: no complaint.
+    assert not ps_scale.ensure_scale(cli, "db", {"web": 1, "worker": 0}, False)["changed"]
+    for check_mode in (True, False):
+        with pytest.raises(dokku_cli.DokkuError, match=r"app\.json has a 'formation' key"):
+            ps_scale.ensure_scale(cli, "db", {"web": 1, "worker": 1}, check_mode)
+    assert fake.mutating_calls() == []
+
+
 @pytest.mark.parametrize("scale", [{"web": -1}, {"web": "x"}, {"bad type": 1}, {"web": True}])
 def test_scale_validation(scale) -> None:
     with pytest.raises(ValueError):
