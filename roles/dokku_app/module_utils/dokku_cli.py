@@ -233,18 +233,22 @@ def parse_ssh_keys(text: str) -> dict[str, str]:
 def ssh_fingerprint(public_key: str) -> str:
     """OpenSSH SHA256 fingerprint of a public key line (what ssh-keygen -lf prints)."""
     fields = public_key.strip().split()
-    blob = None
+    key_type = blob = None
     # The base64 blob follows the key type; options may precede it in authorized_keys lines.
     for index, value in enumerate(fields[:-1]):
         if value.startswith(("ssh-", "ecdsa-", "sk-")):
-            blob = fields[index + 1]
+            key_type, blob = value, fields[index + 1]
             break
-    if blob is None:
+    if key_type is None or blob is None:
         raise ValueError("not an OpenSSH public key line (expected '<type> <base64> [comment]')")
     try:
         raw = base64.b64decode(blob, validate=True)
     except ValueError as exc:
         raise ValueError(f"the key's base64 part does not decode: {exc}") from exc
+    # The blob starts with its own type name (a length-prefixed string): it must match.
+    length = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else -1
+    if raw[4 : 4 + length].decode("ascii", "replace") != key_type:
+        raise ValueError(f"the key's base64 part is not a {key_type} key")
     digest = base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
     return f"SHA256:{digest}"
 

@@ -79,6 +79,10 @@ def test_ssh_fingerprint_known_value() -> None:
         dokku_cli.ssh_fingerprint("hello")
     with pytest.raises(ValueError, match="does not decode"):
         dokku_cli.ssh_fingerprint("ssh-ed25519 not*base64")
+    with pytest.raises(ValueError, match="not a ssh-rsa key"):
+        dokku_cli.ssh_fingerprint("ssh-rsa " + ED25519.split()[1])
+    with pytest.raises(ValueError, match="not a ssh-ed25519 key"):
+        dokku_cli.ssh_fingerprint("ssh-ed25519 aGVsbG8=")
 
 
 def make_cli(rc: int, out: str = "", err: str = ""):  # type: ignore[no-untyped-def]
