@@ -200,6 +200,15 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def start(args: argparse.Namespace, argv: list[str]) -> int:
+    from .backing import preflight
+
+    missing = preflight()
+    if missing:
+        print(
+            "heroku stand-in: this machine lacks what add-ons need: " + "; ".join(missing),
+            file=sys.stderr,
+        )
+        return 2
     state = args.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
     log = (state / "standin.log").open("ab")

@@ -48,6 +48,28 @@ def port_in_use(port: int) -> bool:
     return False
 
 
+def preflight() -> list[str]:
+    """What this machine lacks to back add-ons (Debian package names to install)."""
+    problems = []
+    try:
+        bindir = _pg_bindir()
+    except BackingError:
+        problems.append("PostgreSQL server binaries (apt-get install postgresql)")
+    else:
+        if not shutil.which("psql") and not (bindir / "psql").exists():
+            problems.append("psql (apt-get install postgresql-client)")
+    if not shutil.which("redis-server"):
+        problems.append("redis-server (apt-get install redis-server)")
+    if not shutil.which("openssl"):
+        problems.append("openssl (apt-get install openssl)")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            problems.append("a 'postgres' user to run PostgreSQL as (the postgresql package)")
+    return problems
+
+
 def self_signed_certificate(crt: Path, key: Path) -> None:
     """A throwaway certificate for 127.0.0.1, as Heroku's data services use self-signed ones."""
     made = subprocess.run(

@@ -496,6 +496,7 @@ def make_handler(standin: StandIn) -> type[http.server.BaseHTTPRequestHandler]:
                 ("POST", "faults"): self._add_fault,
                 ("DELETE", "faults"): lambda: (standin.faults.clear(), (200, []))[1],
                 ("GET", "dynos"): lambda: (200, standin.platform.dynos_json()),
+                ("POST", "marks"): self._mark,
                 ("POST", "shutdown"): self._shutdown,
             }
             handler = routes.get((self.command, action))
@@ -517,6 +518,25 @@ def make_handler(standin: StandIn) -> type[http.server.BaseHTTPRequestHandler]:
             except (ValueError, TypeError, FaultError) as exc:
                 return 400, {"id": "bad_request", "message": str(exc)}
             return 201, fault.__dict__
+
+        def _mark(self) -> tuple[int, Any]:
+            """A labelled line in the request log, so tests can slice it into runs."""
+            try:
+                label = str(json.loads(self._read_body() or b"{}").get("label", ""))
+            except (ValueError, AttributeError):
+                return 400, {"id": "bad_request", "message": 'body must be {"label": ...}'}
+            entry = {
+                "time": time.time(),
+                "kind": "mark",
+                "label": label,
+                "method": "POST",
+                "path": "/__standin__/marks",
+                "writes": False,
+                "violations": [],
+                "status": 201,
+            }
+            standin.log.add(entry)
+            return 201, {"seq": entry["seq"], "label": label}
 
         def _shutdown(self) -> tuple[int, Any]:
             standin.shutdown_requested.set()
