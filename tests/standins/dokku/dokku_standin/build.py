@@ -169,7 +169,8 @@ def build(ctx: Context, app: str, rev: str) -> int:
             indent=2,
         ),
     )
-    subprocess.run(["chmod", "-R", "a+rX", str(build_dir)], check=True)
+    # The app runs as an unprivileged user: it must read (not write) its build.
+    subprocess.run(["chmod", "-R", "a+rX", str(build_dir), str(venv)], check=True)
     return number
 
 
@@ -213,6 +214,9 @@ def build_python(ctx: Context, app: str, app_dir: Path) -> Path:
     env = base_env(ctx)
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PIP_CACHE_DIR"] = settings.pip_cache_dir
+    if os.path.exists("/etc/ssl/certs/ca-certificates.crt"):
+        # The system bundle (with any proxy CA of the machine), not pip's own certifi copy.
+        env["PIP_CERT"] = "/etc/ssl/certs/ca-certificates.crt"
     for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_CERT"):
         if name in os.environ:
             env[name] = os.environ[name]

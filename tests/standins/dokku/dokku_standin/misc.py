@@ -194,13 +194,13 @@ def cmd_ssh_keys_add(ctx: Context, argv: list[str]) -> None:
     key_file = argv[1] if len(argv) > 1 else ""
     if key_file:
         content = read_file(Path(key_file))
-    elif stat.S_ISFIFO(os.fstat(0).st_mode) or not sys.stdin.isatty():
-        content = sys.stdin.readline()
+    elif stat.S_ISFIFO(os.fstat(0).st_mode):
+        content = sys.stdin.readline()  # `read -r`: only the first line of a pipe
     else:
         raise out.fail("No key specified via file or pipe")
     if not content.strip():
         raise out.fail("Empty key was specified")
-    if len(content.strip().splitlines()) > 1:
+    if len(content.rstrip("\n").splitlines()) > 1:
         raise out.fail(
             "Too many keys provided, set one per invocation of dokku ssh-keys:add <NAME> <KEY_FILE>"
         )
