@@ -1,0 +1,97 @@
+"""The outer layer's exit status is what a platform needs (issue: two Procfile layers).
+
+A platform restarts a dyno only when its process exits non-zero (Dokku's
+on-failure policy), and sends SIGTERM before stopping it. These tests run the
+real bin/dyno with Gunicorn and Celery underneath.
+"""
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.support.dyno import Dyno
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def dyno(tmp_path):
+    instance = Dyno(tmp_path)
+    instance.migrate()
+    instance.start()
+    instance.wait_healthy()
+    yield instance
+    instance.stop()
+
+
+def test_sigterm_exits_0_after_both_inner_processes_stopped(dyno):
+    inner = dyno.tree()
+    job_ids = dyno.post("api/jobs/batch", {"count": 2, "io_wait_ms": 3000})["ids"]
+    time.sleep(1.5)  # both jobs are running now
+    dyno.process.send_signal(signal.SIGTERM)
+    assert dyno.wait_exit() == 0, dyno.log_tail()
+    assert not [pid for pid in inner if os.path.exists(f"/proc/{pid}")]
+    log = dyno.log_tail(80)
+    assert "Warm shutdown" in log
+    assert "every process stopped gracefully" in log
+    # Celery's warm shutdown let the running jobs finish.
+    assert log.count("succeeded") >= len(job_ids)
+
+
+@pytest.mark.parametrize(
+    ("victim", "how"),
+    [
+        ("MainProcess", signal.SIGKILL),  # the Celery main process dies
+        ("MainProcess", signal.SIGTERM),  # Celery stops on its own, with status 0
+        ("gunicorn: master", signal.SIGKILL),
+        ("gunicorn: master", signal.SIGTERM),  # Gunicorn stops on its own, with status 0
+    ],
+    ids=["celery-killed", "celery-exits-0", "gunicorn-killed", "gunicorn-exits-0"],
+)
+def test_any_inner_process_ending_makes_the_outer_exit_non_zero(dyno, victim, how):
+    [pid] = dyno.find(victim)
+    os.kill(pid, how)
+    status = dyno.wait_exit()
+    assert status != 0, dyno.log_tail()
+    assert "so the platform restarts the dyno" in dyno.log_tail()
+
+
+@pytest.mark.parametrize("victim", ["gunicorn: worker", "ForkPoolWorker"])
+def test_a_dead_child_is_respawned_in_place(dyno, victim):
+    before = dyno.find(victim)
+    os.kill(before[0], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = dyno.find(victim)
+        if len(now) == len(before) and before[0] not in now:
+            break
+        time.sleep(0.2)
+    assert len(dyno.find(victim)) == len(before)
+    assert before[0] not in dyno.find(victim)
+    assert dyno.process.poll() is None
+    dyno.wait_healthy(timeout=30)
+
+
+def test_an_unknown_mode_is_refused_with_a_clear_message(tmp_path):
+    instance = Dyno(tmp_path, env_extra={"DOUBLE_BOILER_MODE": "two-dynos"})
+    instance.start()
+    assert instance.wait_exit(timeout=20) == 2
+    assert "DOUBLE_BOILER_MODE='two-dynos' is not one of: one-dyno, split" in instance.log_tail()
+
+
+def test_split_mode_runs_only_the_web_process(tmp_path):
+    instance = Dyno(tmp_path, env_extra={"DOUBLE_BOILER_MODE": "split"})
+    instance.migrate()
+    instance.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not instance.find("gunicorn: worker"):
+            time.sleep(0.2)
+        assert instance.find("gunicorn: master")
+        assert not instance.find("celeryd")
+        status, report = instance.health()
+        assert status == 503 and report["failing"] == ["workers"]
+    finally:
+        instance.stop()

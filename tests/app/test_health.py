@@ -1,0 +1,53 @@
+"""/healthz: 200 only when every layer is up, 503 naming what is not."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs import health
+from jobs.models import WorkerHeartbeat
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def live_worker():
+    now = timezone.now()
+    return WorkerHeartbeat.objects.create(
+        hostname="celery@test", pid=10, pool_pids=[11, 12], concurrency=2,
+        started_at=now, last_seen=now,
+    )
+
+
+def test_all_layers_up_is_200(client, live_worker):
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.json()
+    report = response.json()
+    assert report["status"] == "ok"
+    assert set(report["checks"]) == {"web", "database", "broker", "workers"}
+    assert report["checks"]["workers"] | {"ms": 0} == {
+        "ok": True, "count": 1, "names": ["celery@test"], "method": "heartbeat",
+        "pids": {"celery@test": {"main": 10, "pool": [11, 12]}}, "ms": 0,
+    }
+    assert report["checks"]["web"]["pid"] > 0
+
+
+def test_no_live_worker_is_503_naming_the_workers(client, live_worker):
+    WorkerHeartbeat.objects.update(last_seen=timezone.now() - timedelta(minutes=1))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["workers"]
+    assert "no live Celery worker" in response.json()["checks"]["workers"]["error"]
+
+
+def test_broker_down_is_503_naming_the_broker(client, live_worker, monkeypatch):
+    def down():
+        raise ConnectionRefusedError("connection refused")
+
+    monkeypatch.setattr(health, "broker", down)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    report = response.json()
+    assert report["failing"] == ["broker"]
+    assert "ConnectionRefusedError" in report["checks"]["broker"]["error"]

@@ -1,0 +1,86 @@
+"""Settings come from the environment and are production-safe by default."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parents[2] / "app"
+
+
+def django(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=APP,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_refuses_to_start_without_a_secret_key():
+    result = django("check")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+    assert "token_urlsafe" in result.stderr  # it says how to make one
+
+
+def test_debug_mode_runs_without_a_secret_for_development():
+    assert django("check", DEBUG="true").returncode == 0
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = django(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SECRET_KEY="k" * 20 + "0123456789abcdefghijklmnopqrstuvwxyz",
+        ALLOWED_HOSTS="example.herokuapp.com",
+        DATABASE_URL="postgres://u:p@db.example:5432/app",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "doubleboiler.broker:DatabaseTransport sqlite"),
+        ({"REDIS_URL": "redis://r:6379/0"}, "None redis://r:6379/0"),
+        (
+            {"REDIS_URL": "redis://r:6379/0", "CELERY_BROKER_URL": "amqp://q//"},
+            "None amqp://q//",
+        ),
+        (
+            {"DATABASE_URL": "postgres://u:p@h:5432/d"},
+            "doubleboiler.broker:DatabaseTransport postgresql+psycopg://u:p@h:5432/d",
+        ),
+    ],
+)
+def test_broker_follows_the_environment(env, expected):
+    code = (
+        "from django.conf import settings as s; "
+        "print(getattr(s, 'CELERY_BROKER_TRANSPORT', None), s.CELERY_BROKER_URL)"
+    )
+    result = django("shell", "-c", code, DEBUG="true", **env)
+    assert result.returncode == 0, result.stderr
+    transport, _, url = expected.partition(" ")
+    out_transport, _, out_url = result.stdout.strip().splitlines()[-1].partition(" ")
+    assert out_transport == transport
+    assert out_url.startswith(url)
+
+
+def test_a_database_that_cannot_be_a_broker_is_a_clear_error():
+    result = django("check", DEBUG="true", DATABASE_URL="mysql://u:p@h/d")
+    assert result.returncode != 0
+    assert "set CELERY_BROKER_URL or REDIS_URL" in result.stderr
+
+
+def test_a_bad_boolean_is_a_clear_error():
+    result = django("check", DEBUG="maybe")
+    assert "DEBUG='maybe' is not a boolean" in result.stderr

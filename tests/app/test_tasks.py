@@ -1,0 +1,81 @@
+"""Job completion is exactly-once however often the message is delivered."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs import tasks
+from jobs.models import Job
+
+pytestmark = pytest.mark.django_db
+
+
+def run(job_id):
+    return tasks.run_job.apply(args=(job_id,)).get()
+
+
+def test_a_job_runs_and_records_its_result():
+    job = Job.objects.create(io_wait_ms=1, cpu_iterations=100)
+    assert run(job.pk) == "done"
+    job.refresh_from_db()
+    assert job.status == "done"
+    assert job.attempts == 1
+    assert len(job.result["digest"]) == 16
+    assert job.started_at <= job.finished_at
+
+
+def test_a_second_delivery_of_a_finished_job_changes_nothing():
+    job = Job.objects.create(io_wait_ms=1, cpu_iterations=10)
+    run(job.pk)
+    first = Job.objects.get(pk=job.pk)
+    assert run(job.pk) == "already finished"
+    again = Job.objects.get(pk=job.pk)
+    assert (again.status, again.attempts, again.result, again.finished_at) == (
+        first.status,
+        first.attempts,
+        first.result,
+        first.finished_at,
+    )
+    assert again.duplicate_deliveries == 1
+
+
+def test_a_running_job_with_a_live_lease_is_not_run_twice(monkeypatch):
+    job = Job.objects.create(io_wait_ms=1)
+    Job.objects.filter(pk=job.pk).update(
+        status="running", attempts=1, lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    claimed, wait = tasks.claim(job.pk)
+    assert claimed is None
+    assert 30 < wait <= 60
+
+
+def test_a_job_whose_worker_vanished_is_claimed_again_after_its_lease():
+    job = Job.objects.create(io_wait_ms=1, cpu_iterations=10)
+    Job.objects.filter(pk=job.pk).update(
+        status="running", attempts=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert run(job.pk) == "done"
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("done", 2)
+
+
+def test_a_superseded_claim_cannot_complete_the_job():
+    job = Job.objects.create(io_wait_ms=1, cpu_iterations=10)
+    mine, _ = tasks.claim(job.pk)
+    # Our lease ran out and another delivery claimed the job (attempt 2).
+    Job.objects.filter(pk=job.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    theirs, _ = tasks.claim(job.pk)
+    assert theirs.attempts == 2
+    assert tasks.finish(mine, status="done", result={"from": "stale"}) is False
+    assert tasks.finish(theirs, status="done", result={"from": "current"}) is True
+    job.refresh_from_db()
+    assert job.result == {"from": "current"}
+
+
+def test_the_work_itself_waits_and_hashes():
+    result = tasks.simulated_work(io_wait_ms=20, cpu_iterations=1000)
+    assert result["io_ms"] >= 19
+    assert result["cpu_ms"] > 0
