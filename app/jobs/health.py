@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+
 from doubleboiler.celery import app as celery_app
 
 from .middleware import inflight

@@ -7,4 +7,4 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-" + "x" * 50)
 os.environ.setdefault("DJANGO_HTTPS_ONLY", "false")
 os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
 
-from doubleboiler.settings import *  # noqa: E402, F403
+from doubleboiler.settings import *  # noqa: F403

@@ -15,8 +15,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def live_worker():
     now = timezone.now()
     return WorkerHeartbeat.objects.create(
-        hostname="celery@test", pid=10, pool_pids=[11, 12], concurrency=2,
-        started_at=now, last_seen=now,
+        hostname="celery@test",
+        pid=10,
+        pool_pids=[11, 12],
+        concurrency=2,
+        started_at=now,
+        last_seen=now,
     )
 
 
@@ -27,8 +31,12 @@ def test_all_layers_up_is_200(client, live_worker):
     assert report["status"] == "ok"
     assert set(report["checks"]) == {"web", "database", "broker", "workers"}
     assert report["checks"]["workers"] | {"ms": 0} == {
-        "ok": True, "count": 1, "names": ["celery@test"], "method": "heartbeat",
-        "pids": {"celery@test": {"main": 10, "pool": [11, 12]}}, "ms": 0,
+        "ok": True,
+        "count": 1,
+        "names": ["celery@test"],
+        "method": "heartbeat",
+        "pids": {"celery@test": {"main": 10, "pool": [11, 12]}},
+        "ms": 0,
     }
     assert report["checks"]["web"]["pid"] > 0
 

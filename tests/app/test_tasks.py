@@ -64,9 +64,7 @@ def test_a_superseded_claim_cannot_complete_the_job():
     job = Job.objects.create(io_wait_ms=1, cpu_iterations=10)
     mine, _ = tasks.claim(job.pk)
     # Our lease ran out and another delivery claimed the job (attempt 2).
-    Job.objects.filter(pk=job.pk).update(
-        lease_expires_at=timezone.now() - timedelta(seconds=1)
-    )
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     theirs, _ = tasks.claim(job.pk)
     assert theirs.attempts == 2
     assert tasks.finish(mine, status="done", result={"from": "stale"}) is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -90,15 +91,23 @@ class Dyno:
     def migrate(self) -> None:
         subprocess.run(
             [sys.executable, "app/manage.py", "migrate", "--noinput"],
-            cwd=ROOT, env=self.env(), check=True, capture_output=True, timeout=120,
+            cwd=ROOT,
+            env=self.env(),
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
 
     def start(self) -> Dyno:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it open
         self.process = subprocess.Popen(
-            [sys.executable, "bin/dyno"], cwd=ROOT, env=self.env(),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "bin/dyno"],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         return self
@@ -137,7 +146,9 @@ class Dyno:
 
     def post(self, path: str, body: dict) -> dict:
         request = urllib.request.Request(
-            self.url + path, data=json.dumps(body).encode(), method="POST",
+            self.url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -162,7 +173,5 @@ class Dyno:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         for pid in tree:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
