@@ -112,11 +112,8 @@ def dispatch(ctx: Context, argv: list[str]) -> None:
     if not argv or argv[0] == "help":
         if has_tty():
             out.log(HELP)
-        else:  # the usage lines are dokku_log_quiet, hidden without a terminal
-            out.log("\n".join(HELP.splitlines()[4:]))
-        return
-    if argv[0] in ("--help", "-h"):
-        out.log(HELP)
+        else:  # Dokku's usage line is dokku_log_quiet, hidden without a terminal
+            out.log("\n".join(HELP.splitlines()[2:]))
         return
     if argv[0] in ("version", "-v", "--version"):
         misc.cmd_version(ctx, argv[1:])

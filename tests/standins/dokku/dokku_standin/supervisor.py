@@ -198,12 +198,8 @@ class ProcessSupervisor(Supervisor):
         self.run_dir = run_dir
 
     def _files(self, name: str) -> tuple[Path, Path, Path]:
-        base = self.run_dir / name
-        return (
-            base.with_suffix(".spec.json"),
-            base.with_suffix(".state.json"),
-            base.with_suffix(".log"),
-        )
+        # Instance names contain dots (app.web.1): append, never replace, suffixes.
+        return tuple(self.run_dir / f"{name}.{kind}" for kind in ("spec.json", "state.json", "log"))
 
     def start(self, inst: Instance) -> None:
         self.stop(inst.name, inst.stop_timeout)
