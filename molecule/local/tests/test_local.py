@@ -69,7 +69,9 @@ def test_inner_web_is_gunicorn_master_with_gevent_workers(host, outer_pid):
     tree = descendants(host, outer_pid)
     masters = [p for p in tree if p.args.startswith("gunicorn: master")]
     assert len(masters) == 1
-    workers = [p for p in tree if p.ppid == masters[0].pid and p.args.startswith("gunicorn: worker")]
+    workers = [
+        p for p in tree if p.ppid == masters[0].pid and p.args.startswith("gunicorn: worker")
+    ]
     assert len(workers) == 2  # WEB_CONCURRENCY
     seen = set()
     for _ in range(20):
@@ -87,7 +89,7 @@ def test_inner_worker_is_celery_main_with_pool_children(host, outer_pid):
     assert len(mains) == 1
     pool = [p for p in tree if p.ppid == mains[0].pid and "ForkPoolWorker" in p.args]
     assert len(pool) == 2  # CELERY_CONCURRENCY
-    status, _, report = get_json("healthz")
+    _, _, report = get_json("healthz")
     workers = report["checks"]["workers"]
     assert workers["count"] == 1
     assert sorted(next(iter(workers["pids"].values()))["pool"]) == sorted(p.pid for p in pool)

@@ -63,6 +63,7 @@ release:
   returned: when state is started
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -209,7 +210,8 @@ class Dyno:
         command = self.release_command()
         if self.module.check_mode or not command:
             return {"ran": bool(command), "command": command}
-        result = subprocess.run(
+        # A Procfile command is a shell command line, as on the platforms.
+        result = subprocess.run(  # noqa: S602
             command, shell=True, cwd=self.source_dir, env=env, capture_output=True, text=True
         )
         tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
@@ -257,14 +259,10 @@ class Dyno:
         # and only if the pid still belongs to the process we saw.
         for pid, started in tree:
             if start_time(pid) == started:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.pid_file)
-        except FileNotFoundError:
-            pass
 
 
 def main() -> None:
