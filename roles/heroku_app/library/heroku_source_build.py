@@ -236,7 +236,8 @@ def wait_release(
     return release, output
 
 
-def deploy(client: HerokuClient, params, check: bool) -> dict:
+def deploy(client: HerokuClient, params, check: bool, result: dict) -> dict:
+    """Fill `result` as it goes, so a failure can still return the output seen so far."""
     app, sha = params["app"], params["sha256"]
     checksum = f"SHA256:{sha}"
     try:
@@ -245,15 +246,16 @@ def deploy(client: HerokuClient, params, check: bool) -> dict:
         if not check:
             raise
         latest = None
-    result: dict = {
-        "build_output": [],
-        "release_output": [],
-        "skipped_build": False,
-        "diff": {
+    result.update(
+        build_output=[],
+        release_output=[],
+        skipped_build=False,
+        diff={
             "before": {"checksum": ((latest or {}).get("source_blob") or {}).get("checksum")},
             "after": {"checksum": checksum},
         },
-    }
+    )
+    known_release = None
     reuse = None
     if latest and (latest.get("source_blob") or {}).get("checksum") == checksum:
         status = latest.get("status")
@@ -266,7 +268,7 @@ def deploy(client: HerokuClient, params, check: bool) -> dict:
             )
             # A release that failed its release phase is retried with a new build.
             if release is None or release.get("status") != "failed":
-                reuse = latest
+                reuse, known_release = latest, release
     if reuse is not None:
         result["skipped_build"] = True
         result["changed"] = False
@@ -313,9 +315,12 @@ def deploy(client: HerokuClient, params, check: bool) -> dict:
             f"build {build.get('id')} {build.get('status')}; the app keeps its previous "
             "release. Last build output:\n" + tail(result["build_output"])
         )
-    release, result["release_output"] = wait_release(
-        client, app, build, params, want_output=not result["skipped_build"]
-    )
+    if known_release is not None and known_release.get("status") == "succeeded":
+        release = known_release  # already read above: nothing to wait for
+    else:
+        release, result["release_output"] = wait_release(
+            client, app, build, params, want_output=not result["skipped_build"]
+        )
     result["release"] = _release_summary(release)
     if release.get("status") != "succeeded":
         raise HerokuError(
@@ -356,10 +361,12 @@ def main() -> None:
     if p["build_timeout"] < 1 or p["release_timeout"] < 1 or p["poll_interval"] < 1:
         module.fail_json(msg="build_timeout, release_timeout and poll_interval must be >= 1")
     started = time.monotonic()
+    result: dict = {}
     try:
-        result = deploy(client, p, module.check_mode)
+        deploy(client, p, module.check_mode, result)
     except HerokuError as exc:
-        module.fail_json(msg=str(exc), api_writes=client.writes)
+        result.pop("diff", None)
+        module.fail_json(msg=str(exc), api_writes=client.writes, **result)
     result["elapsed"] = round(time.monotonic() - started, 1)
     if not module._diff:
         result.pop("diff")

@@ -237,11 +237,12 @@ class HerokuClient:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        auth: bool = True,
     ) -> Response:
         """One request with retries; adds auth only for the API's own origin."""
         all_headers = dict(headers or {})
         label = url
-        if self._is_api_url(url):
+        if auth and self._is_api_url(url):
             all_headers.setdefault("Accept", ACCEPT)
             all_headers["Authorization"] = f"Bearer {self.token}"
             label = urlsplit(url).path
@@ -313,6 +314,7 @@ class HerokuClient:
             "its owner for access.",
             429: " The API rate limit is exhausted: wait a few minutes and run again.",
         }.get(resp.status, "")
+        message = str(message).rstrip(". ")
         text = self._scrub(
             f"{method} {path} answered {resp.status} {error_id or ''}: {message}.{hint}"
         ).replace(" :", ":")
@@ -376,7 +378,10 @@ class HerokuClient:
 
     def upload(self, url: str, data: bytes) -> None:
         """PUT a blob to a pre-signed URL (no auth header, empty Content-Type as signed)."""
-        resp = self.send("PUT", url, data, {"Content-Type": ""}, timeout=max(self.timeout, 300))
+        # Upload URLs are capabilities: no token, even when they share the API's origin.
+        resp = self.send(
+            "PUT", url, data, {"Content-Type": ""}, timeout=max(self.timeout, 300), auth=False
+        )
         if resp.status >= 300:
             raise HerokuError(
                 f"uploading the source tarball answered {resp.status}: "

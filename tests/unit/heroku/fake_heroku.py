@@ -113,7 +113,7 @@ class FakeHeroku:
                     "message": "injected fault",
                 }
                 return Response(fault.status, dict(fault.headers), json.dumps(payload).encode())
-        if url.startswith(BLOBS):
+        if url.startswith(BLOBS) or url.startswith(f"{API}/__blobs__/"):
             return self._blob(method, url, headers, body)
         if url.startswith(STREAMS):
             return self._stream(url, headers)

@@ -238,3 +238,10 @@ def client_error_type():
     from ansible.module_utils.heroku_api import HerokuAPIError
 
     return HerokuAPIError
+
+
+def test_upload_sends_no_token_even_on_the_api_origin(client, fake):
+    client.upload(f"{API}/__blobs__/abc?sig=put", b"tarball")
+    call = fake.calls[-1]
+    assert "Authorization" not in call.headers
+    assert client.writes == [f"PUT {API}/..."]  # the capability path is not logged

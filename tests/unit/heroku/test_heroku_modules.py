@@ -337,6 +337,7 @@ def test_failed_build_fails_with_the_output_tail(run_module, fake, tarball):
     assert result["failed"] is True
     assert "failed to compile Python app" in result["msg"]
     assert "previous release" in result["msg"]
+    assert result["build_output"][0] == "-----> Building on the fake"
 
 
 def test_failed_release_phase_fails_and_is_retried_next_run(run_module, fake, tarball):
@@ -346,6 +347,8 @@ def test_failed_release_phase_fails_and_is_retried_next_run(run_module, fake, ta
     result, _ = run_module("heroku_source_build", archive=path, sha256=sha)
     assert result["failed"] is True
     assert "release phase" in result["msg"] and "OperationalError" in result["msg"]
+    assert "  Apply all migrations: OK" not in result["release_output"]
+    assert result["build"]["status"] == "succeeded"
     current = [r for r in fake.releases["double-boiler"] if r["current"]]
     assert [r["description"] for r in current] == ["Initial release"]
     fake.release_outcome = "succeeded"
