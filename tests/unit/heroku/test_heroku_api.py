@@ -245,3 +245,11 @@ def test_upload_sends_no_token_even_on_the_api_origin(client, fake):
     call = fake.calls[-1]
     assert "Authorization" not in call.headers
     assert client.writes == [f"PUT {API}/..."]  # the capability path is not logged
+
+
+def test_read_stream_reports_a_dropped_connection(api):
+    def transport(method, url, headers, body, timeout):
+        return api.Response(200, {}, b"partial li", partial=True)
+
+    c = api.HerokuClient(api_url=API, token=TOKEN, transport=transport)
+    assert c.read_stream("https://s.test/x") == (b"partial li", False)

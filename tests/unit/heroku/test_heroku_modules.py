@@ -507,3 +507,14 @@ def test_whole_first_deploy_then_second_run_writes_nothing(run_module, fake, tar
         assert result["changed"] is False, name
     assert fake.writes() == []
     assert all(c.url.startswith(API) for c in fake.calls)
+
+
+def test_build_that_never_ends_times_out_with_its_output(run_module, fake, tarball):
+    fake.add_app()
+    fake.build_polls = 10**6
+    path, sha = tarball
+    result, _ = run_module(
+        "heroku_source_build", archive=path, sha256=sha, build_timeout=20, poll_interval=2
+    )
+    assert result["failed"] is True
+    assert "still pending after 20 s" in result["msg"] and "step 3" in result["msg"]
