@@ -1,0 +1,1 @@
+"""double-boiler's mini benchmark: `python -m bench` (see bench/cli.py)."""

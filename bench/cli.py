@@ -1,0 +1,612 @@
+"""The mini benchmark: one command, a table on stdout, JSON and PNGs in a folder.
+
+    python -m bench                  # full run (about 10 minutes on 2 cores)
+    python -m bench --smoke          # tiny sizes: checks that it all works, measures nothing
+    python -m bench --url http://127.0.0.1:5000 --sections jobs
+
+Sections (--sections io,jobs,cold):
+  io    the same I/O-bound Django view (one 100 ms upstream call) on Gunicorn gevent (the
+        dyno itself: bin/dyno with this project's gunicorn.conf.py), Gunicorn sync and
+        uvicorn (async view), same worker count, interleaved runs at 50/200/500 clients
+  jobs  N jobs created over HTTP, time until all are done, with the database broker and a
+        Redis broker (private dynos), and on the app at --url when it answers
+  cold  bin/dyno start to /healthz 200
+Memory (PSS of each dyno's process tree) is sampled throughout io and jobs.
+Every server runs on 127.0.0.1 on ports 7000-7999; Redis on --redis-port (6380).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import report
+from .app import BIN_DIR, ROOT, AppInstance, Server
+from .jobs import run_jobs
+from .loadgen import have_wrk, run_load
+from .procs import MemorySampler, Process, find_dyno_root, free_port, http_status, tree_memory
+from .redis_server import ensure_redis
+
+DEFAULT_OUT = ROOT / "bench" / "results"
+SMOKE = {
+    "runs": 1,
+    "duration": 1.0,
+    "clients": "4,8",
+    "jobs": 20,
+    "job_clients": 4,
+    "cold_runs": 1,
+    "settle": 0.5,
+}
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class LiveLine:
+    """One status line rewritten in place on a terminal, throttled lines otherwise."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def update(self, text: str) -> None:
+        now = time.monotonic()
+        if self.tty:
+            print(f"\r\033[K  {text}", end="", file=sys.stderr, flush=True)
+        elif now - self.last >= 2:
+            print(f"  {text}", file=sys.stderr, flush=True)
+            self.last = now
+
+    def end(self) -> None:
+        if self.tty:
+            print(file=sys.stderr, flush=True)
+
+
+# ---- environment facts -------------------------------------------------------------
+
+
+def machine() -> dict:
+    meminfo = Path("/proc/meminfo")
+    memory_kb = None
+    if meminfo.exists():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    model = None
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            None,
+        )
+    versions = {}
+    for package in ("Django", "gunicorn", "gevent", "uvicorn", "uvloop", "celery", "kombu"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    for tool, argv in {"wrk": ["wrk", "--version"], "redis": ["redis-server", "--version"]}.items():
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=5, check=False)
+            versions[tool] = (out.stdout or out.stderr).splitlines()[0].strip()[:80]
+    commit = None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(memory_kb / 1024 / 1024, 1) if memory_kb else None,
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "commit": commit,
+    }
+
+
+# ---- section 1: I/O-bound web throughput ---------------------------------------------
+
+
+def wait_quiet(url: str, limit_ms: float, timeout: float = 90.0) -> None:
+    """Wait until a single request is answered promptly again.
+
+    A sync server keeps serving the connections a finished load run left in
+    its accept queue (each costs a full upstream call); the next run must not
+    start until that backlog is gone.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        status = http_status(url, timeout=timeout)
+        if status == 200 and (time.perf_counter() - started) * 1000 < limit_ms:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} still slow after {timeout:.0f} s")
+
+
+def section_io(args, work: Path, results: dict, samplers: dict) -> None:
+    upstream_port = free_port()
+    upstream = Process(
+        "upstream",
+        [sys.executable, "-m", "bench.upstream", "--port", str(upstream_port),
+         "--delay-ms", str(args.upstream_ms)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        log_path=work / "upstream.log",
+    )  # fmt: skip
+    instance = AppInstance(
+        "io",
+        web_concurrency=args.workers,
+        celery_concurrency=args.celery_concurrency,
+        extra_env={"BENCH_UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}/"},
+        workdir=work / "io",
+    )
+    servers: dict[str, Server] = {}
+    paths = {
+        "gevent": "/bench/io",
+        "sync": "/bench/io",
+        "asgi": "/bench/io-async",
+        "asgi-lean": "/bench/io-async",
+    }
+    try:
+        progress(f"io: starting the upstream and the servers: {', '.join(args.servers)}")
+        instance.prepare(collectstatic=False)
+        uvicorn = [
+            str(BIN_DIR / "uvicorn"), "doubleboiler.asgi:application", "--app-dir", "app",
+            "--host", "127.0.0.1", "--port", "{port}", "--workers", str(args.workers),
+        ]  # fmt: skip
+        for name in args.servers:
+            if name == "gevent":
+                servers[name] = instance.start_dyno("gevent-dyno")
+            elif name == "sync":
+                servers[name] = instance.start(
+                    "gunicorn-sync",
+                    [str(BIN_DIR / "gunicorn"), "--config", "gunicorn.conf.py",
+                     "--worker-class", "sync"],
+                )  # fmt: skip
+            elif name == "asgi":
+                servers[name] = instance.start("uvicorn", uvicorn)
+            elif name == "asgi-lean":
+                servers[name] = instance.start(
+                    "uvicorn-lean",
+                    uvicorn,
+                    DJANGO_SETTINGS_MODULE="bench.asgi_lean_settings",
+                    PYTHONPATH=str(ROOT),
+                )
+        if "gevent" in servers:
+            samplers["gevent dyno (io)"] = MemorySampler(servers["gevent"].pid)
+            servers["gevent"].wait_healthy(timeout=90)
+        for name, server in servers.items():
+            server.process.wait_http(server.url + paths[name], timeout=60)
+        for name, server in servers.items():
+            progress(f"io: {name} ready on {server.url} (pid {server.pid})")
+        # Warm each server (imports, first connections), untimed.
+        for name, server in servers.items():
+            run_load(server.url + paths[name], min(50, max(args.clients)), 1, 30, work, args.tool)
+        runs = []
+        order = list(servers)
+        total = len(args.clients) * args.runs * len(order)
+        step = 0
+        memory_mark = samplers.get("gevent dyno (io)")
+        if memory_mark:
+            memory_mark.mark("io load")
+        for clients in args.clients:
+            for rep in range(args.runs):
+                # Rotate who goes first so no server always runs right after another.
+                rotated = order[rep % len(order) :] + order[: rep % len(order)]
+                for name in rotated:
+                    step += 1
+                    url = servers[name].url + paths[name]
+                    wait_quiet(url, limit_ms=args.upstream_ms * 3 + 200)
+                    before = tree_memory(servers[name].pid).mb
+                    result = run_load(url, clients, args.duration, args.timeout, work, args.tool)
+                    after = tree_memory(servers[name].pid).mb
+                    record = {
+                        "server": name,
+                        "rep": rep,
+                        **result.as_dict(),
+                        "tree_mb_before": round(before, 1),
+                        "tree_mb_after": round(after, 1),
+                    }
+                    runs.append(record)
+                    progress(
+                        f"io [{step}/{total}] {name:6} c={clients:<4} rep {rep + 1}/{args.runs}: "
+                        f"{result.rps:8,.0f} req/s  p50 {report.fmt(result.p50_ms)} ms  "
+                        f"p99 {report.fmt(result.p99_ms)} ms  errors {result.errors}"
+                    )
+        if memory_mark:
+            memory_mark.mark("io done")
+        summary, ratios = report.summarize_io(runs)
+        results["io"] = {
+            "tool": runs[0]["tool"] if runs else None,
+            "runs": runs,
+            "summary": summary,
+            "ratios": ratios,
+            "servers": {
+                name: {"pid": s.pid, "port": s.port, "path": paths[name]}
+                for name, s in servers.items()
+            },
+        }
+    finally:
+        for name, server in servers.items():
+            code = server.stop()
+            if name == "gevent" and "gevent dyno (io)" in samplers:
+                samplers["gevent dyno (io)"].stop()
+            progress(f"io: stopped {name} (exit {code})")
+        upstream.stop()
+        instance.cleanup()
+
+
+# ---- section 2: jobs end to end -------------------------------------------------------
+
+
+def one_jobs_run(args, url: str, label: str) -> dict:
+    line = LiveLine()
+
+    def show(created: int, finished: int, total: int) -> None:
+        line.update(f"{label}: created {created}/{total}, finished {finished}")
+
+    try:
+        result = asyncio.run(
+            run_jobs(
+                url,
+                jobs=args.jobs,
+                clients=args.job_clients,
+                batch=args.job_batch,
+                io_wait_ms=args.job_io_ms,
+                cpu_iterations=args.job_cpu,
+                timeout=args.job_timeout,
+                progress=show,
+            )
+        )
+    finally:
+        line.end()
+    return result.as_dict()
+
+
+def settle_then_measure(pid: int, settle: float) -> tuple[float, int]:
+    """Idle memory: median of a few samples after the dyno has settled."""
+    time.sleep(settle)
+    samples = []
+    for _ in range(4):
+        memory = tree_memory(pid)
+        samples.append((memory.mb, memory.processes))
+        time.sleep(0.25)
+    return statistics.median(mb for mb, _ in samples), max(n for _, n in samples)
+
+
+def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str | None) -> None:
+    brokers = {"db": None}
+    notes = []
+    if "redis" in args.brokers:
+        if redis_url:
+            brokers["redis"] = redis_url
+        else:
+            notes.append("no Redis available: the Redis broker was skipped")
+    if "db" not in args.brokers:
+        brokers.pop("db")
+    instances: list[AppInstance] = []
+    dynos: dict[str, Server] = {}
+    idle: dict[str, tuple[float, int]] = {}
+    runs: list[dict] = []
+    try:
+        for broker, broker_url in brokers.items():
+            instance = AppInstance(
+                f"jobs-{broker}",
+                broker_url=broker_url,
+                web_concurrency=args.workers,
+                celery_concurrency=args.celery_concurrency,
+                workdir=work / f"jobs-{broker}",
+            )
+            instances.append(instance)
+            instance.prepare(collectstatic=False)
+            dyno = instance.start_dyno(f"dyno-{broker}")
+            label = f"dyno, {broker} broker"
+            samplers[label] = MemorySampler(dyno.pid)
+            seconds = dyno.wait_healthy(timeout=90)
+            progress(f"jobs: {label} healthy after {seconds:.2f} s on {dyno.url}")
+            dynos[broker] = dyno
+        for broker, dyno in dynos.items():
+            idle[broker] = settle_then_measure(dyno.pid, args.settle)
+            samplers[f"dyno, {broker} broker"].mark("idle")
+
+        deployed = None
+        if args.url and http_status(args.url.rstrip("/") + "/healthz") == 200:
+            deployed = args.url.rstrip("/")
+            progress(f"jobs: the app at {deployed} is healthy: it gets runs too")
+            port = urlsplit(deployed).port or 80
+            root = (
+                find_dyno_root(port)
+                if urlsplit(deployed).hostname in ("127.0.0.1", "localhost")
+                else None
+            )
+            if root:
+                samplers["deployed app"] = MemorySampler(root)
+                idle["deployed"] = settle_then_measure(root, 0)
+            else:
+                notes.append(
+                    f"memory of the app at {deployed} not measured: no bin/dyno found for it"
+                )
+        elif args.url:
+            notes.append(f"the app at {args.url} did not answer /healthz 200: not measured")
+
+        targets = {f"dyno, {b} broker": d.url for b, d in dynos.items()}
+        if deployed:
+            targets[f"deployed ({deployed})"] = deployed
+        for rep in range(args.runs):
+            for label, url in targets.items():
+                sampler = samplers.get(
+                    label if not label.startswith("deployed") else "deployed app"
+                )
+                if sampler:
+                    sampler.mark(f"run {rep + 1}")
+                result = one_jobs_run(args, url, f"jobs {label} rep {rep + 1}/{args.runs}")
+                runs.append({"target": label, "rep": rep, **result})
+                progress(
+                    f"jobs {label} rep {rep + 1}/{args.runs}: "
+                    f"{result['jobs_per_s']:,.0f} jobs/s done, "
+                    f"{result['created_per_s']:,.0f} created/s, p50 {result['p50_ms']:,.0f} ms, "
+                    f"p99 {result['p99_ms']:,.0f} ms, {result['failed']} failed"
+                )
+        results["jobs"] = {"runs": runs, "summary": report.summarize_jobs(runs), "notes": notes}
+        results.setdefault("memory_idle", {}).update(
+            {k: {"mb": round(mb, 1), "processes": n} for k, (mb, n) in idle.items()}
+        )
+    finally:
+        for broker, dyno in dynos.items():
+            code = dyno.stop()
+            samplers[f"dyno, {broker} broker"].stop()
+            progress(f"jobs: stopped the {broker}-broker dyno (exit {code})")
+        if "deployed app" in samplers:
+            samplers["deployed app"].stop()
+        for instance in instances:
+            instance.cleanup()
+
+
+# ---- section 4: cold start ----------------------------------------------------------------
+
+
+def section_cold(args, work: Path, results: dict, redis_url: str | None) -> None:
+    brokers = {"db": None}
+    if "redis" in args.brokers and redis_url:
+        brokers["redis"] = redis_url
+    if "db" not in args.brokers:
+        brokers.pop("db")
+    runs = []
+    for rep in range(args.cold_runs):
+        for broker, broker_url in brokers.items():
+            instance = AppInstance(
+                f"cold-{broker}",
+                broker_url=broker_url,
+                web_concurrency=args.workers,
+                celery_concurrency=args.celery_concurrency,
+                workdir=work / f"cold-{broker}-{rep}",
+            )
+            try:
+                instance.prepare(collectstatic=False)
+                dyno = instance.start_dyno(f"cold-{broker}")
+                seconds = dyno.wait_healthy(timeout=120)
+                mb, processes = settle_then_measure(dyno.pid, args.settle)
+                runs.append(
+                    {"broker": broker, "rep": rep, "seconds": round(seconds, 3),
+                     "idle_mb": round(mb, 1), "processes": processes}
+                )  # fmt: skip
+                progress(
+                    f"cold [{broker} rep {rep + 1}/{args.cold_runs}]: "
+                    f"healthy after {seconds:.2f} s, "
+                    f"idle {mb:.0f} MB in {processes} processes"
+                )
+            finally:
+                instance.cleanup()
+    summary = []
+    for broker in brokers:
+        values = [r["seconds"] for r in runs if r["broker"] == broker]
+        if values:
+            summary.append(
+                {
+                    "broker": broker,
+                    "median_s": statistics.median(values),
+                    "min_s": min(values),
+                    "max_s": max(values),
+                    "idle_mb": statistics.median(
+                        r["idle_mb"] for r in runs if r["broker"] == broker
+                    ),
+                }
+            )
+    results["cold_start"] = {"runs": runs, "summary": summary}
+
+
+# ---- memory summary -----------------------------------------------------------------------
+
+
+def memory_summary(results: dict, samplers: dict[str, MemorySampler]) -> None:
+    rows = []
+    timelines = []
+    kinds = set()
+    idle = results.get("memory_idle", {})
+    for cold in results.get("cold_start", {}).get("summary", []):
+        rows.append(
+            {"dyno": f"dyno, {cold['broker']} broker", "phase": "idle after cold start",
+             "mb": cold["idle_mb"], "processes": None}
+        )  # fmt: skip
+    for label, sampler in samplers.items():
+        if not sampler.samples:
+            continue
+        kinds.add(sampler.kind)
+        key = label.removeprefix("dyno, ").removesuffix(" broker")
+        if key in idle:
+            rows.append({"dyno": label, "phase": "idle before load", **idle[key]})
+        if label == "deployed app" and "deployed" in idle:
+            rows.append({"dyno": label, "phase": "idle before load", **idle["deployed"]})
+        start = next((t for t, m in sampler.marks if m in ("io load", "run 1")), 0.0)
+        peak = sampler.peak_between(start, float("inf"))
+        processes = max(n for _, _, n, _ in sampler.samples)
+        phase = (
+            "peak under I/O load (section 1)"
+            if "(io)" in label
+            else "peak during jobs runs (section 2)"
+        )
+        rows.append({"dyno": label, "phase": phase, "mb": round(peak, 1) if peak else None,
+                     "processes": processes})  # fmt: skip
+        timelines.append(
+            {
+                "dyno": label,
+                "t": [round(t, 2) for t, *_ in sampler.samples],
+                "mb": [round(mb, 1) for _, mb, _, _ in sampler.samples],
+                "marks": sampler.marks,
+            }
+        )
+    results["memory"] = {
+        "kind": kinds.pop() if len(kinds) == 1 else "pss/rss",
+        "limit_mb": report.DYNO_LIMIT_MB,
+        "rows": rows,
+        "timelines": timelines,
+    }
+
+
+# ---- main ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes for CI (numbers mean nothing)"
+    )
+    parser.add_argument("--url", default="http://127.0.0.1:5000",
+                        help="the deployed app, also measured in the jobs section if it answers "
+                             "(default %(default)s; '' to skip)")  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="results folder (%(default)s)"
+    )
+    parser.add_argument("--sections", default="io,jobs,cold")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure; figures are medians")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per load run")
+    parser.add_argument(
+        "--clients", default="50,200,500", help="concurrent clients, comma-separated"
+    )
+    parser.add_argument(
+        "--servers",
+        default="gevent,sync,asgi,asgi-lean",
+        help="web servers compared in the io section (%(default)s)",
+    )
+    parser.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
+    parser.add_argument("--workers", type=int, default=2, help="web worker processes per server")
+    parser.add_argument("--celery-concurrency", type=int, default=2)
+    parser.add_argument("--upstream-ms", type=float, default=100.0)
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--job-clients", type=int, default=50)
+    parser.add_argument("--job-batch", type=int, default=1, help="jobs per create request")
+    parser.add_argument("--job-io-ms", type=int, default=0, help="each job's I/O wait")
+    parser.add_argument("--job-cpu", type=int, default=0, help="each job's sha256 rounds")
+    parser.add_argument("--job-timeout", type=float, default=600.0)
+    parser.add_argument("--brokers", default="db,redis")
+    parser.add_argument("--redis-port", type=int, default=6380)
+    parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds before idle memory")
+    parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if "--smoke" in raw:
+        parser.set_defaults(**SMOKE)
+    args = parser.parse_args(raw)
+    args.clients = [int(c) for c in str(args.clients).split(",") if c.strip()]
+    args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    if set(args.servers) - set(report.SERVER_LABELS):
+        parser.error(f"--servers: choose from {', '.join(report.SERVER_LABELS)}")
+    args.brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
+    unknown = set(args.sections) - {"io", "jobs", "cold"}
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    args.raw = raw
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="double-boiler-bench-"))
+    tool = args.tool if args.tool != "auto" else ("wrk" if have_wrk() else "python")
+    results: dict = {
+        "meta": {
+            "command": shlex.join(["python", "-m", "bench", *args.raw]),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "machine": machine(),
+            "load_tool": tool,
+            "smoke": args.smoke,
+            "options": {k: v for k, v in vars(args).items() if k not in {"raw", "out"}},
+        }
+    }
+    m = results["meta"]["machine"]
+    progress(
+        f"{m['cores']} cores, {m['memory_gib']} GiB, {m['cpu']}; load by {tool}; work dir {work}"
+    )
+    samplers: dict[str, MemorySampler] = {}
+    redis_process = None
+    started = time.perf_counter()
+    try:
+        redis_url = None
+        if "redis" in args.brokers and {"jobs", "cold"} & set(args.sections):
+            redis_url, redis_process, note = ensure_redis(args.redis_port, work)
+            progress(note)
+            results["meta"]["redis"] = note
+        if "io" in args.sections:
+            section_io(args, work, results, samplers)
+        if "jobs" in args.sections:
+            section_jobs(args, work, results, samplers, redis_url)
+        if "cold" in args.sections:
+            section_cold(args, work, results, redis_url)
+    finally:
+        for sampler in samplers.values():
+            sampler.stop()
+        if redis_process is not None:
+            redis_process.stop()
+    memory_summary(results, samplers)
+    results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
+    text = report.render_tables(results)
+    (out / "results.md").write_text(text)
+    report.write_json(results, out / "results.json")
+    plots = [
+        report.plot_io(results, out / "io.png"),
+        report.plot_jobs(results, out / "jobs.png"),
+        report.plot_memory(results, out / "memory.png"),
+    ]
+    print(text)
+    m = results["meta"]
+    print(
+        f"Machine: {m['machine']['cores']} cores, {m['machine']['memory_gib']} GiB "
+        f"({m['machine']['cpu']}); command: {m['command']}; took {m['seconds']:.0f} s"
+    )
+    print(f"Results: {out / 'results.json'}; plots: {', '.join(str(p) for p in plots if p)}")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
