@@ -201,6 +201,13 @@ def test_database_url_is_the_linked_postgres_and_migrations_ran(host):
 # -- idempotence, with proof ----------------------------------------------------------------
 
 
+def service_passwords(host) -> list[str]:
+    config = json.loads(dokku(host, "config:export", "--format", "json", APP).stdout)
+    found = [re.search(r"//[^:]*:([^@]+)@", config[name]) for name in ("DATABASE_URL", "REDIS_URL")]
+    assert all(found), config.keys()
+    return [match.group(1) for match in found]
+
+
 def test_second_converge_changes_nothing_and_never_shows_the_secret(host):
     key = secret(host)
     before = (web_unit(host), builds(host), dokku(host, "git:report", APP, "--git-sha").stdout)
@@ -211,7 +218,8 @@ def test_second_converge_changes_nothing_and_never_shows_the_secret(host):
     after = (web_unit(host), builds(host), dokku(host, "git:report", APP, "--git-sha").stdout)
     assert after == before  # same web process (no restart), no new build, same commit
     assert secret(host) == key
-    assert key not in output
+    for value in [key, *service_passwords(host)]:
+        assert value not in output
 
 
 def test_secret_is_not_in_process_arguments_or_logs(host):
@@ -285,3 +293,29 @@ def test_failed_release_task_fails_the_deploy_and_the_old_release_keeps_serving(
     assert dokku(host, "git:report", APP, "--git-sha").stdout.strip() == sha
     assert web_unit(host) == before
     healthy()
+
+
+# -- last: it restarts the dyno ---------------------------------------------------------------
+
+
+def test_a_dying_inner_process_restarts_the_dyno_on_failure(host):
+    # bin/dyno exits non-zero when an inner process dies; the unit's Restart=on-failure
+    # (Docker's on-failure policy on Dokku) starts the dyno again.
+    unit = web_unit(host)
+    tree = descendants(host, int(unit["MainPID"]))
+    master = next(pid for pid, args, _ in tree if args.startswith("gunicorn: master"))
+    host.run(f"kill -KILL {master}")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        now = web_unit(host)
+        if now["ActiveState"] == "active" and int(now["NRestarts"]) > int(unit["NRestarts"]):
+            break
+        time.sleep(1)
+    assert int(now["NRestarts"]) == int(unit["NRestarts"]) + 1, now
+    assert now["MainPID"] != unit["MainPID"]
+    while time.monotonic() < deadline:
+        status, _, data = request("GET", "/healthz")
+        if status == 200:
+            break
+        time.sleep(2)
+    assert status == 200, data

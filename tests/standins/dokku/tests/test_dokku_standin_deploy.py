@@ -152,6 +152,10 @@ def test_web_process_is_restarted_on_failure(dokku):
             time.sleep(0.2)
     assert get(dokku.port) == "up"
     assert dokku("ps:report", "app", "--running").stdout == "true\n"
+    # logs: "<RFC 3339 time> app[<dyno>]: <line>", the prefix coloured as Dokku's sed does
+    logs = dokku("logs", "app", "-n", "50").stdout
+    assert re.search(r"\x1b\[36m\d{4}-\d\d-\d\dT[\d:.]+Z app\[web\.1\]:\x1b\[0m ", logs), logs
+    assert "GET /index.html" in dokku("logs", "app", "--quiet").stdout
     dokku("apps:destroy", "app", "--force")
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", dokku.port)) != 0
