@@ -24,8 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 APP_DIR = ROOT / "app"
 BIN_DIR = Path(sys.executable).parent
 
-# Config the app reads that must not leak in from the caller's shell.
+# Config the app reads that must not leak in from the caller's environment (a
+# shell, or pytest-django, which exports its own settings module and database).
 APP_VARIABLES = {
+    "DJANGO_SETTINGS_MODULE",
+    "PYTHONPATH",
     "DATABASE_URL",
     "CELERY_BROKER_URL",
     "REDIS_URL",

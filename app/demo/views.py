@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
 from jobs.views import CURSOR_OVERLAP, encode_cursor
 
 from . import upstream

@@ -251,6 +251,7 @@
     banner.textContent = `${run.counts.done} of ${run.submitted} jobs done in ${seconds} s`
       + (run.counts.failed ? ` · ${run.counts.failed} failed` : "");
     banner.hidden = false;
+    renderCounters();
     checkHealth();
   }
 
@@ -463,6 +464,15 @@
   // ---- drawing: the throughput chart ------------------------------------------------------
   const chart = { canvas: $("chart") };
 
+  // The smallest 1, 2 or 5 times a power of ten that is at least value/4, times 4:
+  // four gridlines at round numbers.
+  function niceCeiling(value) {
+    const rough = value / 4;
+    const power = 10 ** Math.floor(Math.log10(rough));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * power).find((s) => s >= rough);
+    return step * 4;
+  }
+
   function drawChart() {
     const run = state.run;
     const canvas = chart.canvas;
@@ -481,7 +491,7 @@
     const plotH = height - pad.top - pad.bottom;
     const points = run ? run.timeline : [];
     const span = Math.max(10, points.length ? points[points.length - 1].t : 0);
-    const maxRate = Math.max(10, ...points.map((p) => Math.max(p.submitRate, p.doneRate)));
+    const maxRate = niceCeiling(Math.max(10, ...points.map((p) => Math.max(p.submitRate, p.doneRate))));
     const maxBacklog = Math.max(1, ...points.map((p) => p.backlog));
     const x = (t) => pad.left + (t / span) * plotW;
     const y = (v, max) => pad.top + plotH - (v / max) * plotH;
@@ -498,7 +508,7 @@
       ctx.lineTo(width - pad.right, yy);
       ctx.stroke();
       ctx.textAlign = "right";
-      ctx.fillText(value >= 100 ? value.toFixed(0) : value.toFixed(1), pad.left - 6, yy + 4);
+      ctx.fillText(Number.isInteger(value) ? String(value) : value.toFixed(1), pad.left - 6, yy + 4);
     }
     ctx.textAlign = "center";
     const step = span > 60 ? 10 : span > 20 ? 5 : 2;
@@ -510,8 +520,17 @@
     for (const p of points) ctx.lineTo(x(p.t), y(p.backlog, maxBacklog));
     ctx.lineTo(x(points[points.length - 1].t), y(0, maxBacklog));
     ctx.closePath();
-    ctx.fillStyle = `${STATE_COLOURS.queued}33`;
+    ctx.fillStyle = `${STATE_COLOURS.queued}22`;
     ctx.fill();
+    ctx.strokeStyle = `${STATE_COLOURS.queued}aa`;
+    ctx.lineWidth = 1;
+    // The backlog has its own scale: say what its top is.
+    ctx.fillStyle = STATE_COLOURS.queued;
+    ctx.textAlign = "right";
+    ctx.fillText(`backlog top: ${maxBacklog} jobs`, width - pad.right, pad.top + 10);
+    ctx.beginPath();
+    points.forEach((p, i) => (i ? ctx.lineTo : ctx.moveTo).call(ctx, x(p.t), y(p.backlog, maxBacklog)));
+    ctx.stroke();
 
     for (const [key, c] of [["submitRate", colour("submitted")], ["doneRate", STATE_COLOURS.done]]) {
       ctx.beginPath();
@@ -606,7 +625,8 @@
     setText("stat-inflight-last", state.inflightLast);
     if (!run) return;
     const s = summary();
-    setText("stat-submitted", `${run.submitted} / ${run.total}`);
+    setText("stat-submitted", run.submitted);
+    setText("stat-total", run.total);
     setText("stat-queued", run.counts.queued);
     setText("stat-running", run.counts.running);
     setText("stat-busy-children", [...state.workers.values()].filter((w) => w.running > 0).length);
