@@ -1,6 +1,6 @@
 """The mini benchmark: one command, a table on stdout, JSON and PNGs in a folder.
 
-    python -m bench                  # full run (about 10 minutes on 2 cores)
+    python -m bench                  # full run (about 15 minutes on 2 cores)
     python -m bench --smoke          # tiny sizes: checks that it all works, measures nothing
     python -m bench --url http://127.0.0.1:5000 --sections jobs
 
@@ -519,7 +519,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="web worker processes per server")
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--upstream-ms", type=float, default=100.0)
-    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--job-clients", type=int, default=50)
     parser.add_argument("--job-batch", type=int, default=1, help="jobs per create request")
     parser.add_argument("--job-io-ms", type=int, default=0, help="each job's I/O wait")
@@ -560,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine(),
             "load_tool": tool,
             "smoke": args.smoke,
+            # Other work on the machine skews everything: say how busy it was.
+            "load_average_at_start": os.getloadavg(),
             "options": {k: v for k, v in vars(args).items() if k not in {"raw", "out"}},
         }
     }
@@ -589,6 +591,7 @@ def main(argv: list[str] | None = None) -> int:
             redis_process.stop()
     memory_summary(results, samplers)
     results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
+    results["meta"]["load_average_at_end"] = os.getloadavg()
     text = report.render_tables(results)
     (out / "results.md").write_text(text)
     report.write_json(results, out / "results.json")
@@ -601,7 +604,9 @@ def main(argv: list[str] | None = None) -> int:
     m = results["meta"]
     print(
         f"Machine: {m['machine']['cores']} cores, {m['machine']['memory_gib']} GiB "
-        f"({m['machine']['cpu']}); command: {m['command']}; took {m['seconds']:.0f} s"
+        f"({m['machine']['cpu']}); load average {m['load_average_at_start'][0]:.1f} at start, "
+        f"{m['load_average_at_end'][0]:.1f} at end; command: {m['command']}; "
+        f"took {m['seconds']:.0f} s"
     )
     print(f"Results: {out / 'results.json'}; plots: {', '.join(str(p) for p in plots if p)}")
     shutil.rmtree(work, ignore_errors=True)
