@@ -156,6 +156,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # A job claimed by a worker that then vanished may be claimed again after its
 # expected duration plus this margin (seconds).
 JOBS_LEASE_MARGIN_SECONDS = env_int("JOBS_LEASE_MARGIN_SECONDS", 15)
+# A job still queued this long may have lost its message (a dyno killed
+# without grace): the worker sends another. Works like a visibility timeout.
+JOBS_REQUEUE_AFTER_SECONDS = env_int("JOBS_REQUEUE_AFTER_SECONDS", 60)
 JOBS_MAX_BATCH = env_int("JOBS_MAX_BATCH", 1000)
 WORKER_HEARTBEAT_SECONDS = 5
 

@@ -6,24 +6,32 @@
   process of the dyno at once; a child that died of it would cut its job short
   instead of letting the main process run Celery's warm shutdown, which waits
   for running jobs and then stops the children itself.
-- On start, every job not yet finished is queued again. A dyno restart can
-  lose messages that a worker had fetched but not acknowledged (the SQL
-  transport hides a fetched message for good; Redis only after its visibility
-  timeout). Duplicates are harmless: the task claims jobs with a fenced
-  conditional update and drops deliveries of finished jobs.
+- Jobs whose message may be lost are queued again: at start, the jobs that
+  were running when the previous dyno stopped; then, every half of
+  JOBS_REQUEUE_AFTER_SECONDS (and at start), jobs untouched for that long that
+  are still queued, or running with their lease run out. A dyno killed
+  without grace loses the messages its worker had fetched but not
+  acknowledged (the SQL transport hides a fetched message for good; Redis
+  gives it back only after its visibility timeout). Duplicates are harmless:
+  the task claims jobs with a fenced conditional update and drops deliveries
+  of finished jobs.
 """
 
 import logging
 import os
 import signal
+from datetime import timedelta
 
 from celery import bootsteps
 from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import close_old_connections
+from django.db.models import Q
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
+
+REQUEUE_BATCH = 500
 
 
 class Heartbeat(bootsteps.StartStopStep):
@@ -31,25 +39,37 @@ class Heartbeat(bootsteps.StartStopStep):
 
     def __init__(self, worker, **kwargs):
         super().__init__(worker, **kwargs)
-        self.timer_ref = None
+        self.timer_refs = []
         self.started_at = timezone.now()
 
     def start(self, worker):
         self.beat(worker)
-        self.timer_ref = worker.timer.call_repeatedly(
-            settings.WORKER_HEARTBEAT_SECONDS, self.beat, (worker,), priority=10
-        )
+        self.timer_refs = [
+            worker.timer.call_repeatedly(
+                settings.WORKER_HEARTBEAT_SECONDS, self.beat, (worker,), priority=10
+            ),
+            worker.timer.call_repeatedly(
+                settings.JOBS_REQUEUE_AFTER_SECONDS / 2, self.sweep, priority=5
+            ),
+        ]
 
     def stop(self, worker):
         from .models import WorkerHeartbeat
 
-        if self.timer_ref is not None:
-            self.timer_ref.cancel()
-            self.timer_ref = None
+        for ref in self.timer_refs:
+            ref.cancel()
+        self.timer_refs = []
         try:
             WorkerHeartbeat.objects.filter(hostname=worker.hostname).delete()
         except Exception:  # a dying database must not block shutdown
             log.warning("could not remove the heartbeat of %s", worker.hostname)
+
+    def sweep(self):
+        try:
+            requeue_stale_jobs()
+        except Exception:
+            close_old_connections()
+            log.exception("requeue sweep failed")
 
     def beat(self, worker):
         from .models import WorkerHeartbeat
@@ -71,20 +91,33 @@ class Heartbeat(bootsteps.StartStopStep):
             log.exception("heartbeat failed")
 
 
-@worker_ready.connect
-def requeue_unfinished_jobs(sender=None, **kwargs):
+def requeue_stale_jobs(at_start: bool = False) -> int:
+    """Send a fresh message for each job that may have lost its own; bounded."""
     from .models import Job
     from .tasks import run_job
 
-    unfinished = list(
-        Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING])
-        .order_by("id")
-        .values_list("id", flat=True)
+    now = timezone.now()
+    untouched = Q(updated_at__lt=now - timedelta(seconds=settings.JOBS_REQUEUE_AFTER_SECONDS))
+    stale = untouched & (
+        Q(status=Job.Status.QUEUED) | Q(status=Job.Status.RUNNING, lease_expires_at__lt=now)
     )
-    for job_id in unfinished:
+    if at_start:
+        stale |= Q(status=Job.Status.RUNNING)
+    ids = list(
+        Job.objects.filter(stale).order_by("id").values_list("id", flat=True)[:REQUEUE_BATCH]
+    )
+    # Touching updated_at keeps a job from being requeued again for a while.
+    Job.objects.filter(pk__in=ids).update(updated_at=now)
+    for job_id in ids:
         run_job.delay(job_id)
-    if unfinished:
-        log.info("requeued %d unfinished jobs found at start", len(unfinished))
+    if ids:
+        log.info("requeued %d jobs that may have lost their message", len(ids))
+    return len(ids)
+
+
+@worker_ready.connect
+def requeue_at_start(sender=None, **kwargs):
+    requeue_stale_jobs(at_start=True)
 
 
 @worker_process_init.connect

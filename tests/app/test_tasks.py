@@ -77,3 +77,33 @@ def test_the_work_itself_waits_and_hashes():
     result = tasks.simulated_work(io_wait_ms=20, cpu_iterations=1000)
     assert result["io_ms"] >= 19
     assert result["cpu_ms"] > 0
+
+
+def test_stale_jobs_are_requeued_once_and_fresh_ones_left_alone(monkeypatch):
+    from jobs import worker
+
+    sent = []
+    monkeypatch.setattr(worker, "timezone", timezone)
+    monkeypatch.setattr(tasks.run_job, "delay", lambda job_id: sent.append(job_id))
+    long_ago = timezone.now() - timedelta(minutes=5)
+    fresh = Job.objects.create()
+    old_queued = Job.objects.create()
+    Job.objects.filter(pk=old_queued.pk).update(updated_at=long_ago)
+    dead_lease = Job.objects.create()
+    Job.objects.filter(pk=dead_lease.pk).update(
+        status="running", lease_expires_at=long_ago, updated_at=long_ago
+    )
+    live_lease = Job.objects.create()
+    Job.objects.filter(pk=live_lease.pk).update(
+        status="running", lease_expires_at=timezone.now() + timedelta(minutes=1)
+    )
+    Job.objects.filter(pk=Job.objects.create().pk).update(status="done", updated_at=long_ago)
+
+    assert worker.requeue_stale_jobs() == 2
+    assert sorted(sent) == sorted([old_queued.pk, dead_lease.pk])
+    assert worker.requeue_stale_jobs() == 0  # touched: not again for a while
+    sent.clear()
+    # At start, jobs that were running when the last dyno stopped go again too.
+    assert worker.requeue_stale_jobs(at_start=True) == 2
+    assert sorted(sent) == sorted([dead_lease.pk, live_lease.pk])
+    assert fresh.pk not in sent
