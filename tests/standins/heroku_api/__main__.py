@@ -240,11 +240,17 @@ def start(args: argparse.Namespace, argv: list[str]) -> int:
             return 1
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:
-                if json.load(resp).get("ok"):
-                    print(f"heroku stand-in up on 127.0.0.1:{args.port} (pid {proc.pid})")
-                    return 0
+                health = json.load(resp)
         except OSError:
             time.sleep(0.2)
+            continue
+        if health.get("pid") != proc.pid:
+            # Someone else answers on that port (ours will fail to bind and exit).
+            time.sleep(0.2)
+            continue
+        if health.get("ok"):
+            print(f"heroku stand-in up on 127.0.0.1:{args.port} (pid {proc.pid})")
+            return 0
     print("heroku stand-in did not become healthy in time", file=sys.stderr)
     return 1
 
@@ -272,6 +278,9 @@ def stop(args: argparse.Namespace) -> int:
         pid = int(pidfile.read_text())
         port = json.loads(info.read_text())["port"] if info.exists() else None
         asked = False
+        if not _is_standin(pid):
+            print(f"pid {pid} in {pidfile} is not a stand-in (any more); not touching it")
+            port, pid = None, None
         if port:
             try:
                 req = urllib.request.Request(
@@ -281,13 +290,13 @@ def stop(args: argparse.Namespace) -> int:
                 asked = True
             except OSError:
                 pass
-        if not asked:
+        if not asked and pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + args.timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while pid and time.monotonic() < deadline and _alive(pid):
             time.sleep(0.2)
-        if _alive(pid):
+        if pid and _alive(pid) and _is_standin(pid):
             print(f"heroku stand-in (pid {pid}) did not stop; killing it", file=sys.stderr)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -298,6 +307,14 @@ def stop(args: argparse.Namespace) -> int:
         shutil.rmtree(state, ignore_errors=True)
     print("heroku stand-in stopped" + (f" (killed leftovers: {leftovers})" if leftovers else ""))
     return 0
+
+
+def _is_standin(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"tests.standins.heroku_api" in cmdline
 
 
 def _alive(pid: int) -> bool:
@@ -314,23 +331,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _cwd_inside(pid: int, root: Path) -> bool:
+    """Whether process ``pid`` works inside ``root`` (so it is one we started)."""
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return False
+    return cwd == root or root in cwd.parents
+
+
 def _kill_leftovers(state: Path) -> list[int]:
-    """Process groups the stand-in recorded and that outlived it (it crashed, say)."""
+    """Process groups the stand-in recorded and that outlived it (it crashed, say).
+
+    Only groups whose leader still works inside the state dir are ours: a recorded
+    number may have been reused by someone else's process since.
+    """
     record = state / "processes.json"
     killed = []
     if record.exists():
         for pgid in json.loads(record.read_text()).get("process_groups", []):
-            try:
+            if not _cwd_inside(pgid, state):
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
                 killed.append(pgid)
-            except (ProcessLookupError, PermissionError):
-                pass
     pg_data = state / "postgresql" / "data"
     if (pg_data / "postmaster.pid").exists():
         pid = int((pg_data / "postmaster.pid").read_text().split()[0])
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGQUIT)  # immediate shutdown of a postmaster
-            killed.append(pid)
+        if _cwd_inside(pid, pg_data):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGQUIT)  # immediate shutdown of a postmaster
+                killed.append(pid)
     return killed
 
 

@@ -361,6 +361,7 @@ class Redis:
             conf.chmod(0o600)
             self._proc = subprocess.Popen(
                 [binary, str(conf)],
+                cwd=self.root,  # lets `stop` recognise it as ours
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -1,13 +1,14 @@
 """Fixtures for the stand-in's own tests.
 
-The stand-ins started here use ports next to (not on) the ones the Molecule
-scenario uses, so both can run on one machine: API 5501/5502, dynos 5650-5699,
-PostgreSQL 55433, Redis 56380.
+The stand-ins started here take free ports next to (not on) the ones the Molecule
+scenario uses, so both can run on one machine: API from 5501, dynos in 5650-5699
+(the stand-in skips ports in use), PostgreSQL from 55433, Redis from 56380.
 """
 
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,19 @@ def hyper_schema() -> HyperSchema:
     return HyperSchema(load_schema(_require_schema()))
 
 
+def free_port(candidates: range) -> int:
+    """The first port of ``candidates`` nothing listens on (127.0.0.1)."""
+    for port in candidates:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.fail(f"no free port in {candidates.start}-{candidates.stop - 1}")
+
+
 def _state_dir(prefix: str) -> Path:
     # Under /tmp: the postgres user must be able to traverse to the cluster.
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
@@ -49,14 +63,14 @@ def standin_process() -> Iterator[StandInProcess]:
     state = _state_dir("heroku-standin-pytest-")
     proc = StandInProcess(
         state,
-        5501,
+        free_port(range(5501, 5600)),
         TOKEN,
         "--dyno-ports",
-        "5680-5689",
+        "5650-5689",
         "--postgres-port",
-        "55433",
+        str(free_port(range(55433, 55480))),
         "--redis-port",
-        "56380",
+        str(free_port(range(56380, 56430))),
         "--addon-delay",
         "1",
         "--stop-timeout",

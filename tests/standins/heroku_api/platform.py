@@ -904,6 +904,7 @@ class Platform:
         failure: str | None = None,
         keep: Callable[[str], Any] | None = None,
     ) -> None:
+        # Its own process group, recorded, so a shutdown can end a build half-way.
         proc = subprocess.Popen(
             argv,
             cwd=cwd,
@@ -911,14 +912,25 @@ class Platform:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            if keep and not keep(line):
-                continue
-            out.line((INDENT + line) if indent else line)
-        if proc.wait() != 0:
+        with self.lock:
+            self._oneoff_groups.add(proc.pid)
+        self.record_processes()
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                if keep and not keep(line):
+                    continue
+                out.line((INDENT + line) if indent else line)
+            proc.wait()
+        finally:
+            _stop_group(proc, 0)
+            with self.lock:
+                self._oneoff_groups.discard(proc.pid)
+            self.record_processes()
+        if proc.returncode != 0:
             raise BuildFailure(
                 failure or f"{Path(argv[0]).name} exited with status {proc.returncode}"
             )
@@ -934,10 +946,18 @@ class Platform:
         for t in threads:
             t.join()
         with self.lock:
+            oneoff = sorted(self._oneoff_groups)
             for q in self._queues.values():
                 q.put(None)
+        for pgid in oneoff:  # builds and release phases still running
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
         self.redis.stop()
         self.postgres.stop()
+        with self.lock:
+            self.dynos.clear()
+            self._oneoff_groups.clear()
+        self.record_processes()  # nothing left for `stop` to clean up
 
 
 class BuildFailure(Exception):

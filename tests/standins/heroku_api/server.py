@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import os
 import re
 import threading
 import time
@@ -483,6 +484,7 @@ def make_handler(standin: StandIn) -> type[http.server.BaseHTTPRequestHandler]:
                     {
                         "ok": True,
                         "standin": "heroku-platform-api",
+                        "pid": os.getpid(),
                         "internal_errors": list(standin.platform.notes),
                         "apps": len(standin.platform.apps),
                     },

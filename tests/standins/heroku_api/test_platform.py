@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.standins.heroku_api.client import StandInClient, StandInProcess
-from tests.standins.heroku_api.conftest import TOKEN
+from tests.standins.heroku_api.conftest import TOKEN, free_port
 from tests.standins.heroku_api.testapps import (
     TINY_APP,
     finish_build,
@@ -288,16 +288,16 @@ def test_rate_limit_runs_out() -> None:
     state = Path("/tmp") / f"heroku-standin-pytest-limit-{os.getpid()}"
     proc = StandInProcess(
         state,
-        5502,
+        free_port(range(5502, 5600)),
         TOKEN,
         "--rate-limit",
         "3",
         "--dyno-ports",
         "5690-5699",
         "--postgres-port",
-        "55434",
+        str(free_port(range(55481, 55500))),
         "--redis-port",
-        "56381",
+        str(free_port(range(56431, 56450))),
     )
     client = proc.start()
     try:
