@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.support.dyno import Dyno
+from tests.support.dyno import Dyno, processes
 
 pytestmark = pytest.mark.slow
 
@@ -49,9 +49,10 @@ def test_restarts_lose_no_job_and_complete_none_twice(tmp_path, figures):
         ids += dyno.post("api/jobs/batch", {"count": 100, "io_wait_ms": 250})["ids"]
     assert len(ids) == JOBS
 
-    restarts = []
+    restarts, argument_hits = [], 0
     for how in ("SIGTERM", "SIGKILL", "SIGTERM"):
         time.sleep(2.5)  # let some jobs run, some wait
+        argument_hits += sum(dyno.secret in args for _, args in processes().values())
         before = counts(dyno, ids)
         started = time.monotonic()
         if how == "SIGTERM":
@@ -88,7 +89,12 @@ def test_restarts_lose_no_job_and_complete_none_twice(tmp_path, figures):
     )
     assert final == {"done": JOBS}, final
     assert completions == JOBS  # each job's result recorded exactly once
+    figures["secret"] = (
+        f"searched in {len(log)} characters of dyno log and in every process's arguments "
+        f"at 3 moments: {secret_hits(log, dyno.secret) + argument_hits} hits"
+    )
     assert secret_hits(log, dyno.secret) == 0
+    assert argument_hits == 0
 
 
 def secret_hits(text: str, secret: str) -> int:
