@@ -260,7 +260,9 @@ class Postgres:
             os.chown(key, *owner)
 
     def _psql(self, sql: str) -> None:
-        psql = shutil.which("psql") or str(_pg_bindir() / "psql")
+        # The cluster's own client, not Debian's pg_wrapper (which looks for clusters).
+        bundled = _pg_bindir() / "psql"
+        psql = str(bundled) if bundled.exists() else (shutil.which("psql") or "psql")
         env_pass = {"PGPASSWORD": self._superpass}
         owner = self._owner()
         user_kwargs = {"user": owner[0], "group": owner[1], "extra_groups": []} if owner else {}
