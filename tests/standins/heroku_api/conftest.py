@@ -33,6 +33,12 @@ def _require_schema() -> Path:
 
 
 @pytest.fixture(scope="session")
+def schema_file() -> Path:
+    """The schema's path; skips the test when it is absent."""
+    return _require_schema()
+
+
+@pytest.fixture(scope="session")
 def hyper_schema() -> HyperSchema:
     return HyperSchema(load_schema(_require_schema()))
 

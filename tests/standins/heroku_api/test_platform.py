@@ -284,7 +284,7 @@ def test_slow_addon(standin: StandInClient, app_name: str) -> None:
     )
 
 
-def test_rate_limit_runs_out() -> None:
+def test_rate_limit_runs_out(schema_file: Path) -> None:
     state = Path("/tmp") / f"heroku-standin-pytest-limit-{os.getpid()}"
     proc = StandInProcess(
         state,
