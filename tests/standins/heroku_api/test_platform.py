@@ -196,6 +196,23 @@ def test_config_change_restarts_dynos(standin: StandInClient, app_name: str) -> 
     )
     assert _environ(after["web.1"]["pid"])["GREETING"] == "two"
 
+    # Rollback: a new release with the old slug and config vars, release phase included.
+    _, _, deployed = _deploy_tiny(standin, app_name, version="v1")  # same source, new release
+    standin.ok("PATCH", f"/apps/{app_name}/config-vars", {"GREETING": "three"})
+    rollback = standin.ok("POST", f"/apps/{app_name}/releases", {"release": deployed["id"]})
+    assert rollback["description"] == f"Rollback to v{deployed['version']}"
+    done = finish_release(standin, app_name, rollback["id"])
+    assert done["status"] == "succeeded" and done["current"] is True
+    assert standin.ok("GET", f"/apps/{app_name}/config-vars")["GREETING"] == "two"
+    second = after["web.1"]["pid"]
+    restarted = standin.wait(
+        lambda: _dynos(standin, app_name),
+        lambda d: d.get("web.1", {}).get("release_version") == done["version"],
+        30,
+    )
+    assert restarted["web.1"]["pid"] != second
+    assert _environ(restarted["web.1"]["pid"])["GREETING"] == "two"
+
 
 def test_stop_is_sigterm_then_sigkill(
     standin: StandInClient, standin_process: StandInProcess, app_name: str
