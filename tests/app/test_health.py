@@ -57,5 +57,7 @@ def test_broker_down_is_503_naming_the_broker(client, live_worker, monkeypatch):
     response = client.get("/healthz")
     assert response.status_code == 503
     report = response.json()
-    assert report["failing"] == ["broker"]
+    # The workers cannot be reached through a dead broker: not pinged, reported down.
+    assert report["failing"] == ["broker", "workers"]
     assert "ConnectionRefusedError" in report["checks"]["broker"]["error"]
+    assert "not checked" in report["checks"]["workers"]["error"]
