@@ -12,7 +12,8 @@ Sections (--sections io,jobs,cold):
         Redis broker (private dynos), and on the app at --url when it answers
   cold  bin/dyno start to /healthz 200
 Memory (PSS of each dyno's process tree) is sampled throughout io and jobs.
-Every server runs on 127.0.0.1 on ports 7000-7999; Redis on --redis-port (6380).
+Every server runs on 127.0.0.1 on ports 7000-7999; the benchmark's own redis-server on the
+first free port from 6380 (or --redis-url).
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from . import report
 from .app import BIN_DIR, ROOT, AppInstance, Server
 from .jobs import run_jobs
 from .loadgen import have_wrk, run_load
 from .procs import MemorySampler, Process, find_dyno_root, free_port, http_status, tree_memory
-from .redis_server import ensure_redis
+from .redis_server import start_redis
 
 DEFAULT_OUT = ROOT / "bench" / "results"
 SMOKE = {
@@ -315,7 +316,7 @@ def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str
         for broker, broker_url in brokers.items():
             instance = AppInstance(
                 f"jobs-{broker}",
-                broker_url=broker_url,
+                broker_url=redis_db(broker_url, 0) if broker_url else None,
                 web_concurrency=args.workers,
                 celery_concurrency=args.celery_concurrency,
                 workdir=work / f"jobs-{broker}",
@@ -385,6 +386,10 @@ def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str
             instance.cleanup()
 
 
+def redis_db(url: str, number: int) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{number}"))
+
+
 # ---- section 4: cold start ----------------------------------------------------------------
 
 
@@ -399,7 +404,9 @@ def section_cold(args, work: Path, results: dict, redis_url: str | None) -> None
         for broker, broker_url in brokers.items():
             instance = AppInstance(
                 f"cold-{broker}",
-                broker_url=broker_url,
+                # A Redis database per cold start: no message left by an earlier
+                # dyno reaches this one.
+                broker_url=redis_db(broker_url, 1 + rep) if broker_url else None,
                 web_concurrency=args.workers,
                 celery_concurrency=args.celery_concurrency,
                 workdir=work / f"cold-{broker}-{rep}",
@@ -526,7 +533,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--job-cpu", type=int, default=0, help="each job's sha256 rounds")
     parser.add_argument("--job-timeout", type=float, default=600.0)
     parser.add_argument("--brokers", default="db,redis")
-    parser.add_argument("--redis-port", type=int, default=6380)
+    parser.add_argument(
+        "--redis-url",
+        default="",
+        help="a Redis to use as broker (its database 0 and up; nothing else may consume from "
+        "them); default: start a private redis-server on the first free port from 6380",
+    )
     parser.add_argument("--cold-runs", type=int, default=3)
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before idle memory")
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
@@ -540,6 +552,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if set(args.servers) - set(report.SERVER_LABELS):
         parser.error(f"--servers: choose from {', '.join(report.SERVER_LABELS)}")
     args.brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
+    if not 1 <= args.cold_runs <= 15:
+        parser.error("--cold-runs: from 1 to 15 (each Redis cold start gets its own database)")
     unknown = set(args.sections) - {"io", "jobs", "cold"}
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
@@ -575,7 +589,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         redis_url = None
         if "redis" in args.brokers and {"jobs", "cold"} & set(args.sections):
-            redis_url, redis_process, note = ensure_redis(args.redis_port, work)
+            if args.redis_url:
+                redis_url, note = args.redis_url, f"Redis at {args.redis_url} (--redis-url)"
+            else:
+                redis_url, redis_process, note = start_redis(work)
             progress(note)
             results["meta"]["redis"] = note
         if "io" in args.sections:

@@ -1,4 +1,9 @@
-"""A Redis for the Redis-broker runs: reuse one answering on the port, else start one."""
+"""A private Redis for the Redis-broker runs.
+
+Every benchmark run starts its own redis-server on the first free port from
+6380 up: the app's queue is always named `celery`, so two runs (or a CI smoke
+next to a full run) sharing one Redis would steal each other's messages.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import time
 from pathlib import Path
 
 from .procs import Process
+
+PORTS = range(6380, 6400)
 
 
 def redis_answers(port: int, host: str = "127.0.0.1") -> bool:
@@ -19,33 +26,42 @@ def redis_answers(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def ensure_redis(port: int, workdir: Path) -> tuple[str | None, Process | None, str]:
-    """(broker URL or None, the process we started or None, a note for the report)."""
-    url = f"redis://127.0.0.1:{port}/0"
-    if redis_answers(port):
-        return url, None, f"reused the Redis answering on 127.0.0.1:{port}"
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start_redis(workdir: Path) -> tuple[str | None, Process | None, str]:
+    """(broker URL or None, the process, a note for the report)."""
     binary = shutil.which("redis-server")
     if binary is None:
         return None, None, "redis-server not installed (apt-get install redis-server): skipped"
-    process = Process(
-        "redis",
-        [
-            binary,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(workdir),
-        ],
-        env={"PATH": "/usr/bin:/bin"},
-        cwd=workdir,
-        log_path=workdir / "redis.log",
-    )  # fmt: skip
-    for _ in range(100):
-        if redis_answers(port):
-            return url, process, f"started redis-server on 127.0.0.1:{port}"
-        if not process.alive():
-            break
-        time.sleep(0.05)
-    process.stop()
-    return None, None, f"redis-server did not start on {port}: {process.log_tail(5)}"
+    for port in PORTS:
+        if not _port_free(port):
+            continue
+        process = Process(
+            "redis",
+            [
+                binary,
+                "--port", str(port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(workdir),
+            ],
+            env={"PATH": "/usr/bin:/bin"},
+            cwd=workdir,
+            log_path=workdir / f"redis-{port}.log",
+        )  # fmt: skip
+        for _ in range(100):
+            if redis_answers(port):
+                return f"redis://127.0.0.1:{port}/0", process, f"own redis-server on :{port}"
+            if not process.alive():
+                break
+            time.sleep(0.05)
+        process.stop()  # lost a race for the port, or cannot start: try the next one
+    return None, None, f"could not start redis-server on any port {PORTS.start}-{PORTS.stop - 1}"
