@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -18,6 +17,7 @@ from ansible.module_utils.dokku_cli import (
     NO_CHANGES_MARKER,
     DokkuCli,
     DokkuError,
+    Result,
     find_dokku,
     module_runner,
 )
@@ -36,9 +36,11 @@ description:
     a failure, whatever its exit code.
   - A failed build or release task fails the task with Dokku's output; Dokku keeps the
     release that was running and rolls its repository back, so a re-run deploys again.
-  - With O(restart), an app that was not deployed by this task but is deployed already is
-    restarted with C(dokku ps:restart), so that config written with C(--no-restart) reaches
-    its processes.
+  - An app that this task did not deploy but that is deployed already is restarted with
+    C(dokku ps:restart) when O(restart) is set, or when its config differs from the config
+    recorded after the last deploy or restart (so a restart that failed is retried), so that
+    config written with C(--no-restart) reaches its processes. A failed restart fails the
+    task; Dokku keeps the running release.
   - Values of O(sensitive_keys) in the app's config are masked in any output.
 options:
   app:
@@ -115,11 +117,29 @@ def deployed_sha(cli: DokkuCli, app: str) -> str | None:
     return sha if result.rc == 0 and sha else None
 
 
-def hide_sensitive(cli: DokkuCli, app: str, keys: list[str]) -> None:
-    # Best effort: the deploy already failed, its message matters more than this read.
-    with contextlib.suppress(DokkuError):
+def config_fingerprint(config: dict[str, str]) -> str:
+    """SHA256 of the app's config, to notice config its processes have not seen yet."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def read_config(cli: DokkuCli, app: str, sensitive_keys: list[str]) -> dict[str, str] | None:
+    """The app's config with its sensitive values hidden from all output; None if unreadable."""
+    try:
         config = cli.config(app)
-        cli.hide(*(config.get(key) for key in keys))
+    except DokkuError:
+        return None
+    cli.hide(*(config.get(key) for key in sensitive_keys))
+    return config
+
+
+def fail_deploy(cli: DokkuCli, app: str, output: Result, sensitive_keys: list[str]) -> DokkuError:
+    read_config(cli, app, sensitive_keys)  # a deploy may have changed them (GIT_REV, ...)
+    tail = "\n".join(cli.scrub(output.output).splitlines()[-TAIL_LINES:])
+    return DokkuError(
+        f"Deploying {app} failed (dokku {output.args[0]} exited {output.rc});"
+        f" Dokku keeps the release that was running. Dokku's output ends with:\n{tail}",
+        cli.details(output),
+    )
 
 
 def deploy(
@@ -141,23 +161,20 @@ def deploy(
             raise DokkuError(f"App {app!r} does not exist: create it first (dokku_app module)")
         return {"changed": True, "deployed": True, "restarted": False, "git_sha": None}, None
 
-    hide_sensitive(cli, app, sensitive_keys)
-    current_sha = deployed_sha(cli, app)
     state = state or {}
+    config = read_config(cli, app, sensitive_keys)
+    current_sha = deployed_sha(cli, app)
     up_to_date = (
         state.get("sha256") == sha256
         and current_sha is not None
         and state.get("git_sha") == current_sha
     )
     result: dict = {"deployed": False, "restarted": False, "git_sha": current_sha}
-    new_state = None
 
     if not up_to_date:
-        before = (
-            state.get("sha256") if current_sha and state.get("git_sha") == current_sha else None
-        )
+        known = state.get("sha256") if current_sha and state.get("git_sha") == current_sha else None
         diff = {
-            "before": f"source sha256: {before or 'unknown'}\n",
+            "before": f"source sha256: {known or 'unknown'}\n",
             "after": f"source sha256: {sha256}\n",
         }
         if check_mode:
@@ -175,31 +192,36 @@ def deploy(
             if NO_CHANGES_MARKER in output.output:
                 pass  # Dokku already has exactly this content
             elif output.rc != 0:
-                hide_sensitive(cli, app, sensitive_keys)
-                details = cli.details(output)
-                tail = "\n".join(cli.scrub(output.output).splitlines()[-TAIL_LINES:])
-                raise DokkuError(
-                    f"Deploying {app} failed (dokku git:from-archive exited {output.rc});"
-                    f" Dokku keeps the release that was running. Dokku's output ends with:\n{tail}",
-                    details,
-                )
+                raise fail_deploy(cli, app, output, sensitive_keys)
             else:
                 result.update(deployed=True, diff=diff)
             result["git_sha"] = deployed_sha(cli, app)
-            new_state = {
-                "app": app,
-                "sha256": sha256,
-                "git_sha": result["git_sha"],
-                "version": version,
-            }
 
-    if restart and not result["deployed"] and cli.is_deployed(app):
+    # Config written with --no-restart reaches running processes only through a restart. The
+    # recorded fingerprint catches a restart that failed on an earlier run, too.
+    recorded = state.get("config_sha256")
+    stale = config is not None and recorded is not None and recorded != config_fingerprint(config)
+    if (restart or stale) and not result["deployed"] and cli.is_deployed(app):
         if not check_mode:
-            cli.run("ps:restart", app)
+            output = cli.run("ps:restart", app, ok=range(256))
+            if output.rc != 0:
+                raise fail_deploy(cli, app, output, sensitive_keys)
         result["restarted"] = True
 
     result["changed"] = result["deployed"] or result["restarted"]
-    return result, new_state
+    if check_mode:
+        return result, None
+    if result["changed"]:
+        config = read_config(cli, app, sensitive_keys)  # Dokku may add GIT_REV and the like
+    new_state = {
+        "app": app,
+        "sha256": sha256,
+        "git_sha": result["git_sha"],
+        "version": version,
+        "config_sha256": config_fingerprint(config) if config is not None else None,
+    }
+    # The record is a cache: rewriting it is not a change of the app.
+    return result, (new_state if new_state != state else None)
 
 
 def read_state(path: str) -> dict | None:

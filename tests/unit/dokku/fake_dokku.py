@@ -45,6 +45,7 @@ class FakeDokku:
         self.calls: list[list[str]] = []
         self.stdin: list[bytes | None] = []
         self.release_fails = False
+        self.restart_fails = False
         self.print_env_in_build = False
 
     # -- helpers for tests ------------------------------------------------------------
@@ -260,6 +261,7 @@ class FakeDokku:
             )
         app.source_sha = digest
         app.git_sha = hashlib.sha1(stdin).hexdigest()[:7]  # noqa: S324 - a fake commit id
+        app.config["GIT_REV"] = app.git_sha  # Dokku records the deployed commit as config
         app.deployed = True
         app.releases += 1
         app.scale.setdefault("web", 1)
@@ -279,6 +281,12 @@ class FakeDokku:
         app = self._app(rest[0])
         if app is None:
             return self._missing(rest[0])
+        if self.restart_fails:
+            return (
+                1,
+                "-----> Deploying web (count=1)\n",
+                (" !     Could not start due to 1 failed checks (web.1)\n"),
+            )
         app.restarts += 1
         return 0, f"-----> Restarting {rest[0]}\n", ""
 

@@ -38,7 +38,10 @@ def test_first_deploy_pipes_the_archive_and_records_state(fake, cli) -> None:
         "sha256": sha(V1),
         "git_sha": fake.apps["db"].git_sha,
         "version": "abc123",
+        # fingerprint of the config after the deploy (Dokku added GIT_REV to it)
+        "config_sha256": deploy_mod.config_fingerprint(fake.apps["db"].config),
     }
+    assert "GIT_REV" in fake.apps["db"].config
 
 
 def test_recorded_state_skips_dokku_entirely(fake, cli) -> None:
@@ -175,3 +178,40 @@ def test_main_deploys_then_is_idempotent(run_main, fake, tmp_path) -> None:
     code, _, out = run_main(deploy_mod, args, fake)
     assert code == 0 and out["changed"] is False
     assert len(archive_calls(fake)) == 1
+
+
+def test_config_changed_since_the_last_restart_triggers_one_restart(fake, cli) -> None:
+    fake.apps["db"] = App()
+    _, state = deploy(cli, V1)
+    fake.apps["db"].config["WEB_CONCURRENCY"] = "4"  # written with --no-restart
+    result, state = deploy(cli, V1, state)
+    assert result["restarted"] and fake.apps["db"].restarts == 1
+    result, new_state = deploy(cli, V1, state)
+    assert result["changed"] is False and new_state is None
+    assert fake.apps["db"].restarts == 1
+
+
+def test_a_failed_restart_fails_and_is_retried_on_the_next_run(fake, cli) -> None:
+    fake.apps["db"] = App(config={"DJANGO_SECRET_KEY": "restart-secret-" * 4})
+    _, state = deploy(cli, V1)
+    fake.apps["db"].config["DOUBLE_BOILER_MODE"] = "split"
+    fake.restart_fails = True
+    with pytest.raises(dokku_cli.DokkuError, match="keeps the release that was running") as exc:
+        deploy(cli, V1, state, restart=True)
+    assert "failed checks" in exc.value.msg
+    assert "restart-secret" not in exc.value.msg + json.dumps(exc.value.details)
+    # The caller keeps the old record; the next run sees the config is still unseen.
+    fake.restart_fails = False
+    result, new_state = deploy(cli, V1, state)
+    assert result["restarted"] and fake.apps["db"].restarts == 1
+    assert new_state["config_sha256"] == deploy_mod.config_fingerprint(fake.apps["db"].config)
+
+
+def test_a_record_without_a_fingerprint_does_not_restart_by_itself(fake, cli) -> None:
+    fake.apps["db"] = App()
+    _, state = deploy(cli, V1)
+    del state["config_sha256"]
+    fake.apps["db"].config["A"] = "1"
+    result, new_state = deploy(cli, V1, state)
+    assert result["changed"] is False and fake.apps["db"].restarts == 0
+    assert new_state is not None and "config_sha256" in new_state  # cache refreshed
