@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     stop = sub.add_parser("stop", help="stop a stand-in started with 'start' and its processes")
     stop.add_argument("--state-dir", type=Path, required=True)
     stop.add_argument("--remove", action="store_true", help="also delete the state dir")
+    stop.add_argument(
+        "--keep-logs", type=Path, help="copy the logs, request log and output streams here first"
+    )
     stop.add_argument("--timeout", type=float, default=60.0)
     return parser
 
@@ -301,12 +305,24 @@ def stop(args: argparse.Namespace) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     leftovers = _kill_leftovers(state)
+    if args.keep_logs and state.exists():
+        _keep_logs(state, args.keep_logs)
     if args.remove and state.exists():
-        import shutil
-
         shutil.rmtree(state, ignore_errors=True)
     print("heroku stand-in stopped" + (f" (killed leftovers: {leftovers})" if leftovers else ""))
     return 0
+
+
+def _keep_logs(state: Path, dest: Path) -> None:
+    """What one needs to understand a run, without slugs, blobs or databases."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for name in ("standin.log", "requests.jsonl"):
+        if (state / name).exists():
+            shutil.copy2(state / name, dest / name)
+    for sub in ("logs", "streams"):
+        if (state / sub).is_dir():
+            shutil.copytree(state / sub, dest / sub)
 
 
 def _is_standin(pid: int) -> bool:
