@@ -84,8 +84,8 @@ def standin_process() -> Iterator[StandInProcess]:
         "--boot-timeout",
         "8",
     )
-    client = proc.start()
     try:
+        client = proc.start()
         yield proc
         # Whatever the tests sent, every answer must have validated against targetSchema
         # and no stand-in thread may have failed.

@@ -316,8 +316,8 @@ def test_rate_limit_runs_out(schema_file: Path) -> None:
         "--redis-port",
         str(free_port(range(56431, 56450))),
     )
-    client = proc.start()
     try:
+        client = proc.start()
         remaining = [client.api("GET", "/apps").header("RateLimit-Remaining") for _ in range(3)]
         assert remaining == ["2", "1", "0"]
         limited = client.api("GET", "/apps")
