@@ -6,6 +6,7 @@ hands every transport option to SQLAlchemy's create_engine, so the interval
 cannot be passed as an option).
 """
 
+from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Transport
 
 POLLING_INTERVAL_SECONDS = 0.2
@@ -22,12 +23,18 @@ class DatabaseTransport(Transport):
     polling_interval = POLLING_INTERVAL_SECONDS
 
 
-def sqlalchemy_url(database_url: str) -> str:
-    """DATABASE_URL in the dialect names SQLAlchemy wants."""
+# kombu reads the transport from the URL's scheme, up to the first "+": the
+# broker URL is "dbsql+<SQLAlchemy URL>", as kombu's own "sqla+<URL>" is.
+TRANSPORT_ALIAS = "dbsql"
+TRANSPORT_ALIASES.setdefault(TRANSPORT_ALIAS, f"{__name__}:DatabaseTransport")
+
+
+def broker_url(database_url: str) -> str:
+    """The broker URL for DATABASE_URL, in the dialect names SQLAlchemy wants."""
     scheme, sep, rest = database_url.partition("://")
     if not sep or scheme not in SQLALCHEMY_DIALECTS:
         raise ValueError(
             f"cannot use a {scheme!r} database as the Celery broker: set CELERY_BROKER_URL "
             "or REDIS_URL"
         )
-    return f"{SQLALCHEMY_DIALECTS[scheme]}://{rest}"
+    return f"{TRANSPORT_ALIAS}+{SQLALCHEMY_DIALECTS[scheme]}://{rest}"

@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .broker import sqlalchemy_url
+from .broker import broker_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -125,10 +125,9 @@ if CELERY_BROKER_URL:
     BROKER_KIND = CELERY_BROKER_URL.split("://", 1)[0].split("+", 1)[0]
 else:
     try:
-        CELERY_BROKER_URL = sqlalchemy_url(DATABASE_URL)
+        CELERY_BROKER_URL = broker_url(DATABASE_URL)
     except ValueError as exc:
         raise ImproperlyConfigured(str(exc)) from None
-    CELERY_BROKER_TRANSPORT = "doubleboiler.broker:DatabaseTransport"
     BROKER_KIND = "database"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 5

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.support.dyno import Dyno
+from tests.support.postgres import binaries, postgres_server
 
 pytestmark = pytest.mark.slow
 
@@ -95,3 +96,29 @@ def test_split_mode_runs_only_the_web_process(tmp_path):
         assert status == 503 and report["failing"] == ["workers"]
     finally:
         instance.stop()
+
+
+@pytest.mark.skipif(
+    binaries() is None, reason="PostgreSQL is not installed (apt-get install postgresql)"
+)
+def test_postgresql_as_database_and_broker_runs_jobs(tmp_path):
+    # On Heroku or Dokku without a Redis add-on the database is the broker too.
+    with postgres_server() as database_url:
+        instance = Dyno(tmp_path / "dyno", env_extra={"DATABASE_URL": database_url})
+        instance.migrate()
+        instance.start()
+        try:
+            instance.wait_healthy()
+            _, report = instance.health()
+            assert report["checks"]["database"]["vendor"] == "postgresql"
+            assert report["checks"]["broker"]["transport"] == "dbsql"
+            ids = instance.post("api/jobs/batch", {"count": 30, "io_wait_ms": 20})["ids"]
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                jobs = instance.get("api/jobs?ids=" + ",".join(map(str, ids)))["jobs"]
+                if all(job["status"] == "done" for job in jobs):
+                    break
+                time.sleep(0.5)
+            assert [job["status"] for job in jobs] == ["done"] * 30
+        finally:
+            instance.stop()
