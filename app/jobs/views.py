@@ -178,5 +178,5 @@ def job_detail(request: HttpRequest, job_id: int) -> JsonResponse:
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    report = health.report()
+    report = health.report(dyno_only=request.GET.get("scope") == "dyno")
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

@@ -61,3 +61,15 @@ def test_broker_down_is_503_naming_the_broker(client, live_worker, monkeypatch):
     assert report["failing"] == ["broker", "workers"]
     assert "ConnectionRefusedError" in report["checks"]["broker"]["error"]
     assert "not checked" in report["checks"]["workers"]["error"]
+
+
+def test_split_mode_startup_check_leaves_out_the_other_dyno(client, monkeypatch):
+    monkeypatch.setenv("DOUBLE_BOILER_MODE", "split")
+    assert client.get("/healthz").status_code == 503  # the app as a whole: no worker
+    response = client.get("/healthz?scope=dyno")
+    assert response.status_code == 200
+    assert "split mode" in response.json()["checks"]["workers"]["skipped"]
+
+
+def test_one_dyno_startup_check_still_needs_the_worker(client):
+    assert client.get("/healthz?scope=dyno").status_code == 503
