@@ -357,13 +357,21 @@ def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str
         if deployed:
             targets[f"deployed ({deployed})"] = deployed
         for rep in range(args.runs):
-            for label, url in targets.items():
-                sampler = samplers.get(
-                    label if not label.startswith("deployed") else "deployed app"
-                )
+            for label, url in list(targets.items()):
+                deployed_target = label.startswith("deployed")
+                sampler = samplers.get("deployed app" if deployed_target else label)
                 if sampler:
                     sampler.mark(f"run {rep + 1}")
-                result = one_jobs_run(args, url, f"jobs {label} rep {rep + 1}/{args.runs}")
+                try:
+                    result = one_jobs_run(args, url, f"jobs {label} rep {rep + 1}/{args.runs}")
+                except Exception as exc:
+                    if not deployed_target:
+                        raise
+                    # Someone else's app may be redeployed under us: note it, go on.
+                    notes.append(f"{label}: run {rep + 1} failed ({exc}); no more runs on it")
+                    progress(notes[-1])
+                    del targets[label]
+                    continue
                 runs.append({"target": label, "rep": rep, **result})
                 progress(
                     f"jobs {label} rep {rep + 1}/{args.runs}: "
@@ -586,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     samplers: dict[str, MemorySampler] = {}
     redis_process = None
     started = time.perf_counter()
+    failure = None
     try:
         redis_url = None
         if "redis" in args.brokers and {"jobs", "cold"} & set(args.sections):
@@ -601,6 +610,11 @@ def main(argv: list[str] | None = None) -> int:
             section_jobs(args, work, results, samplers, redis_url)
         if "cold" in args.sections:
             section_cold(args, work, results, redis_url)
+    except Exception as exc:
+        # Keep what the finished sections measured; say what broke.
+        failure = f"{type(exc).__name__}: {exc}"
+        results["meta"]["failed"] = failure
+        progress(f"FAILED: {failure} (writing the sections that finished)")
     finally:
         for sampler in samplers.values():
             sampler.stop()
@@ -626,6 +640,9 @@ def main(argv: list[str] | None = None) -> int:
         f"took {m['seconds']:.0f} s"
     )
     print(f"Results: {out / 'results.json'}; plots: {', '.join(str(p) for p in plots if p)}")
+    if failure:
+        print(f"The benchmark failed: {failure}; server logs kept in {work}", file=sys.stderr)
+        return 1
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from .httpclient import Connection
 
 FINISHED = {"done", "failed"}
+POLL_FAILURE_GRACE = 30.0  # seconds of failing polls before a run is given up
 
 
 @dataclass
@@ -104,25 +105,40 @@ async def run_jobs(
     seen: dict[int, dict] = {}
     created_at: float | None = None
     deadline = started + timeout
-    while True:
-        if created_at is None and creators.done():
-            creators.result()
-            created_at = time.perf_counter()
-        page = (await watcher.request("GET", f"/api/jobs?since={cursor}")).json()
-        cursor = page["cursor"]
-        for job in page["jobs"]:
-            seen[job["id"]] = job
-        finished = sum(1 for i in ids if seen.get(i, {}).get("status") in FINISHED)
-        if progress:
-            progress(len(ids), finished, jobs)
-        if created_at is not None and finished == len(ids):
-            break
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"{finished} of {len(ids)} jobs finished after {timeout:.0f} s")
-        if not page.get("more"):
-            await asyncio.sleep(0.1)
+    failing_since: float | None = None
+    try:
+        while True:
+            if created_at is None and creators.done():
+                creators.result()
+                created_at = time.perf_counter()
+            try:
+                page = (await watcher.request("GET", f"/api/jobs?since={cursor}")).json()
+                failing_since = None
+            except (TimeoutError, OSError, ValueError) as exc:
+                # A hiccup (a restarting worker) is survivable; a dead server is not.
+                failing_since = failing_since or time.perf_counter()
+                if time.perf_counter() - failing_since > POLL_FAILURE_GRACE:
+                    raise RuntimeError(f"polling {base_url} keeps failing: {exc!r}") from exc
+                await asyncio.sleep(0.5)
+                continue
+            cursor = page["cursor"]
+            for job in page["jobs"]:
+                seen[job["id"]] = job
+            finished = sum(1 for i in ids if seen.get(i, {}).get("status") in FINISHED)
+            if progress:
+                progress(len(ids), finished, jobs)
+            if created_at is not None and finished == len(ids):
+                break
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{finished} of {len(ids)} jobs finished after {timeout:.0f} s")
+            if not page.get("more"):
+                await asyncio.sleep(0.1)
+    finally:
+        if not creators.done():
+            creators.cancel()
+        await asyncio.gather(creators, return_exceptions=True)
+        await watcher.close()
     wall = time.perf_counter() - started
-    await watcher.close()
     if not ids:
         raise RuntimeError(f"no job was created ({create_errors} create errors)")
 
