@@ -49,6 +49,9 @@ molecule: $(VENV)/.installed  ## Molecule scenarios, each from create to destroy
 
 test: lint unit molecule  ## Everything the project checks
 
+bench: $(VENV)/.installed  ## The mini benchmark: table, JSON and PNGs in bench/results (BENCH_ARGS=--help)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lock:  ## Re-pin requirements.txt from requirements.in in a scratch virtualenv
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet -r requirements.in
