@@ -101,7 +101,7 @@ def test_healthz_green_on_every_layer():
     assert report["status"] == "ok"
     assert all(check["ok"] for check in report["checks"].values())
     assert report["checks"]["database"]["vendor"] == "sqlite"
-    assert report["checks"]["broker"]["transport"].endswith("DatabaseTransport")
+    assert report["checks"]["broker"]["transport"] == "dbsql"  # the database as broker
 
 
 def test_a_batch_of_jobs_completes(host, outer_pid):
