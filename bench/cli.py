@@ -461,10 +461,12 @@ def memory_summary(results: dict, samplers: dict[str, MemorySampler]) -> None:
     timelines = []
     kinds = set()
     idle = results.get("memory_idle", {})
+    cold_runs = results.get("cold_start", {}).get("runs", [])
     for cold in results.get("cold_start", {}).get("summary", []):
+        processes = max(r["processes"] for r in cold_runs if r["broker"] == cold["broker"])
         rows.append(
             {"dyno": f"dyno, {cold['broker']} broker", "phase": "idle after cold start",
-             "mb": cold["idle_mb"], "processes": None}
+             "mb": cold["idle_mb"], "processes": processes}
         )  # fmt: skip
     for label, sampler in samplers.items():
         if not sampler.samples:
@@ -623,14 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     memory_summary(results, samplers)
     results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
     results["meta"]["load_average_at_end"] = os.getloadavg()
-    text = report.render_tables(results)
-    (out / "results.md").write_text(text)
-    report.write_json(results, out / "results.json")
-    plots = [
-        report.plot_io(results, out / "io.png"),
-        report.plot_jobs(results, out / "jobs.png"),
-        report.plot_memory(results, out / "memory.png"),
-    ]
+    text, plots = report.render_all(results, out)
     print(text)
     m = results["meta"]
     print(
@@ -639,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{m['load_average_at_end'][0]:.1f} at end; command: {m['command']}; "
         f"took {m['seconds']:.0f} s"
     )
-    print(f"Results: {out / 'results.json'}; plots: {', '.join(str(p) for p in plots if p)}")
+    print(f"Results: {out / 'results.json'}; plots: {', '.join(str(p) for p in plots)}")
     if failure:
         print(f"The benchmark failed: {failure}; server logs kept in {work}", file=sys.stderr)
         return 1

@@ -207,6 +207,8 @@ def render_tables(results: dict) -> str:
             f"\n### 3. The dyno's memory: {memory['kind'].upper()} of the whole process tree "
             f"(bin/dyno and everything under it), against {DYNO_LIMIT_MB} MB\n"
         )
+        dynos = list(dict.fromkeys(r["dyno"] for r in memory["rows"]))
+        grouped = sorted(memory["rows"], key=lambda r: dynos.index(r["dyno"]))
         rows = [
             [
                 r["dyno"],
@@ -215,7 +217,7 @@ def render_tables(results: dict) -> str:
                 str(r["processes"] or "-"),
                 f"{100 * r['mb'] / DYNO_LIMIT_MB:.0f}%" if r["mb"] is not None else "-",
             ]
-            for r in memory["rows"]
+            for r in grouped
         ]
         out.append(
             table(["dyno", "phase", "MB", "processes", f"of {DYNO_LIMIT_MB} MB"], rows, {2, 3, 4})
@@ -294,7 +296,7 @@ def plot_io(results: dict, path: Path) -> Path | None:
         ax.set_xticks(range(len(clients)), [f"{c} clients" for c in clients])
     ax_rps.set_ylabel("requests/s (higher is better)")
     ax_rps.set_title(f"Throughput, {upstream:.0f} ms upstream wait per request")
-    ax_rps.legend(frameon=False, loc="upper left")
+    ax_rps.set_ylim(0, ax_rps.get_ylim()[1] * 1.08)
     ax_lat.set_yscale("log")
     ax_lat.axhline(upstream, color="#444", lw=0.8, ls="--")
     ax_lat.text(
@@ -308,7 +310,9 @@ def plot_io(results: dict, path: Path) -> Path | None:
         f"{results['meta']['options']['runs']} runs",
         fontsize=11,
     )
-    fig.tight_layout()
+    handles, labels = ax_rps.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(servers), frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path)
     plt.close(fig)
     return path
@@ -335,12 +339,15 @@ def plot_jobs(results: dict, path: Path) -> Path | None:
     ax_rate.set_ylabel("jobs/s")
     ax_rate.legend(frameon=False)
     ax_rate.set_title("Throughput")
-    p50 = [r["p50_ms"] or math.nan for r in rows]
-    p99 = [r["p99_ms"] or math.nan for r in rows]
-    ax_lat.bar([x - 0.2 for x in xs], p50, 0.4, label="p50", color="#4a7fd6")
-    ax_lat.bar([x + 0.2 for x in xs], p99, 0.4, label="p99", color="#f2b544")
+    p50 = [(r["p50_ms"] or math.nan) / 1000 for r in rows]
+    p99 = [(r["p99_ms"] or math.nan) / 1000 for r in rows]
+    bars = ax_lat.bar([x - 0.2 for x in xs], p50, 0.4, label="p50", color="#4a7fd6")
+    ax_lat.bar_label(bars, labels=[f"{v:,.1f} s" for v in p50], fontsize=8, padding=2)
+    bars = ax_lat.bar([x + 0.2 for x in xs], p99, 0.4, label="p99", color="#f2b544")
+    ax_lat.bar_label(bars, labels=[f"{v:,.1f} s" for v in p99], fontsize=8, padding=2)
     ax_lat.set_xticks(list(xs), labels)
-    ax_lat.set_ylabel("create → done, ms")
+    ax_lat.set_yscale("log")
+    ax_lat.set_ylabel("create → done, seconds (log scale)")
     ax_lat.legend(frameon=False)
     ax_lat.set_title("Latency (server timestamps)")
     opts = results["meta"]["options"]
@@ -398,3 +405,26 @@ def plot_memory(results: dict, path: Path) -> Path | None:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def render_all(results: dict, out: Path) -> tuple[str, list[Path]]:
+    """Write results.md, results.json and the plots into out; return the text and plots."""
+    text = render_tables(results)
+    (out / "results.md").write_text(text)
+    write_json(results, out / "results.json")
+    plots = [
+        plot_io(results, out / "io.png"),
+        plot_jobs(results, out / "jobs.png"),
+        plot_memory(results, out / "memory.png"),
+    ]
+    return text, [p for p in plots if p]
+
+
+if __name__ == "__main__":
+    # Re-render tables and plots from a results.json: python -m bench.report results.json
+    import sys
+
+    source = Path(sys.argv[1])
+    text, plots = render_all(json.loads(source.read_text()), source.parent)
+    print(text)
+    print("plots:", ", ".join(str(p) for p in plots))
