@@ -204,11 +204,6 @@
 
   async function startRun(settings) {
     state.buffer.clear();
-    for (const web of state.web.values()) {
-      web.requests = 0;
-      web.created = 0;
-      web.peak = 0;
-    }
     state.web.clear();
     state.workers.clear();
     state.pidColours.web.clear();
