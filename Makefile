@@ -11,7 +11,7 @@ SCENARIOS ?= $(sort $(notdir $(wildcard molecule/*)))
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help deploy stop remove lint unit molecule test bench lock clean-tooling
+.PHONY: help deploy stop remove lint unit molecule system-packages test bench lock clean-tooling
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,7 +47,10 @@ molecule: $(VENV)/.installed  ## Molecule scenarios, each from create to destroy
 	  $(BIN)/molecule test -s $$scenario; \
 	done
 
-test: lint unit molecule  ## Everything the project checks
+system-packages:  ## Install the Debian packages the tests need (Docker, PostgreSQL, Redis, Chromium...)
+	bash tests/install-system-packages
+
+test: system-packages lint unit molecule  ## Everything the project checks
 
 bench: $(VENV)/.installed  ## The mini benchmark: table, JSON and PNGs in bench/results (BENCH_ARGS=--help)
 	$(BIN)/python -m bench $(BENCH_ARGS)
