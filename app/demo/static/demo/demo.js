@@ -219,6 +219,7 @@
     $("start").disabled = true;
     $("stop").disabled = false;
     layoutGrid();
+    recordSample(run); // the chart starts at zero
     schedulePoll(0);
     const submitters = [];
     for (let i = 0; i < Math.min(run.parallel, Math.ceil(run.total / run.batch)); i += 1) {
@@ -238,6 +239,7 @@
     if (run.submitting || run.finishedAt !== null) return;
     const open = run.counts.sending + run.counts.queued + run.counts.running;
     if (open > 0) return;
+    recordSample(run); // the last point, however short the run
     run.finishedAt = performance.now();
     root.dataset.runState = "finished";
     $("start").disabled = false;
@@ -247,6 +249,7 @@
       + (run.counts.failed ? ` · ${run.counts.failed} failed` : "");
     banner.hidden = false;
     renderCounters();
+    drawChart();
     checkHealth();
   }
 
@@ -640,19 +643,21 @@
     renderTables();
   }
 
+  function recordSample(run) {
+    const now = performance.now();
+    run.timeline.push({
+      t: (now - run.startedAt) / 1000,
+      submitRate: rate(run.submitEvents, now),
+      doneRate: rate(run.doneEvents, now),
+      backlog: run.counts.queued + run.counts.running,
+      inflight: state.inflightWindowPeak,
+    });
+    state.inflightWindowPeak = 0;
+  }
+
   function sample() {
     const run = state.run;
-    if (run && run.finishedAt === null) {
-      const now = performance.now();
-      run.timeline.push({
-        t: (now - run.startedAt) / 1000,
-        submitRate: rate(run.submitEvents, now),
-        doneRate: rate(run.doneEvents, now),
-        backlog: run.counts.queued + run.counts.running,
-        inflight: state.inflightWindowPeak,
-      });
-      state.inflightWindowPeak = 0;
-    }
+    if (run && run.finishedAt === null) recordSample(run);
     renderCounters();
     drawChart();
     drawLegend();
