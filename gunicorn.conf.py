@@ -40,3 +40,10 @@ os.environ.setdefault("DATABASE_POOL_SIZE", "4")
 def post_fork(server, worker):
     # /healthz reports which worker class serves it.
     os.environ["WEB_WORKER_CLASS"] = f"{type(worker).__module__}.{type(worker).__name__}"
+
+
+# Gunicorn's runtime control socket defaults to one path per user
+# ($HOME/.gunicorn/gunicorn.ctl): several Gunicorns of one user on a host (a
+# Dokku host's apps, local runs beside tests) would fight over it, and nothing
+# in a dyno uses it.
+control_socket_disable = True
