@@ -1,5 +1,6 @@
 """Checks behind /healthz: one per layer of the dyno."""
 
+import functools
 import os
 import sys
 import time
@@ -59,7 +60,9 @@ def broker() -> dict:
         return {"ok": True, "transport": conn.transport_cls, "queued": waiting}
 
 
+@functools.cache
 def _supports_broadcast() -> bool:
+    # A property of the transport class: learn it once, not on every probe.
     with celery_app.connection_for_write() as conn:
         return "fanout" in conn.transport.implements.exchange_type
 
