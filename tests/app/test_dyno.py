@@ -52,7 +52,7 @@ def test_sigterm_exits_0_after_both_inner_processes_stopped(dyno):
     ids=["celery-killed", "celery-exits-0", "gunicorn-killed", "gunicorn-exits-0"],
 )
 def test_any_inner_process_ending_makes_the_outer_exit_non_zero(dyno, victim, how):
-    [pid] = dyno.find(victim)
+    pid = dyno.inner(victim)
     os.kill(pid, how)
     status = dyno.wait_exit()
     assert status != 0, dyno.log_tail()
@@ -61,7 +61,7 @@ def test_any_inner_process_ending_makes_the_outer_exit_non_zero(dyno, victim, ho
 
 @pytest.mark.parametrize("victim", ["gunicorn: worker", "ForkPoolWorker"])
 def test_a_dead_child_is_respawned_in_place(dyno, victim):
-    before = dyno.find(victim)
+    before = dyno.settled(victim, 2)  # WEB_CONCURRENCY and CELERY_CONCURRENCY are 2
     os.kill(before[0], signal.SIGKILL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -26,21 +26,6 @@ VICTIMS = {
 }
 
 
-def settled(dyno: Dyno, marker: str, count: int, timeout: float = 30) -> list[int]:
-    """The pids carrying `marker`, once there are `count` of them.
-
-    A freshly forked child shows its parent's title for a moment, so a count
-    taken mid-fork can be off by one.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = dyno.find(marker)
-        if len(found) == count:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"expected {count} x {marker!r}, found {dyno.find(marker)}")
-
-
 def wait_recovered(dyno: Dyno, marker: str, count: int, gone: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,7 +46,9 @@ def test_every_inner_process_can_die_and_the_dyno_recovers(tmp_path, figures):
         for name, (marker, count) in VICTIMS.items():
             times, exits = [], set()
             for _ in range(KILLS):
-                victim = settled(dyno, marker, count)[0]
+                # A master is the outer process's direct child; a pool child
+                # is found once the pool has its full count again.
+                victim = dyno.inner(marker) if count == 1 else dyno.settled(marker, count)[0]
                 killed = time.monotonic()
                 os.kill(victim, signal.SIGKILL)
                 if count == 1:

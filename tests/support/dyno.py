@@ -144,6 +144,40 @@ class Dyno:
     def find(self, marker: str) -> list[int]:
         return sorted(pid for pid, (_, args) in self.tree().items() if marker in args)
 
+    def inner(self, marker: str, timeout: float = 30.0) -> int:
+        """The pid of the one inner process carrying `marker` whose parent does not.
+
+        A pool child forked a moment ago still shows its parent's title, so a
+        plain `find` can see two "MainProcess"; the real one is not the child
+        of another.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            tree = self.tree()
+            found = [
+                pid
+                for pid, (ppid, args) in tree.items()
+                if marker in args and marker not in tree.get(ppid, (0, ""))[1]
+            ]
+            if len(found) == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if len(found) != 1:
+            raise AssertionError(
+                f"expected one inner {marker!r}, found {found}:\n{self.log_tail()}"
+            )
+        return found[0]
+
+    def settled(self, marker: str, count: int, timeout: float = 30.0) -> list[int]:
+        """The pids carrying `marker`, once there are `count` of them (forks settle)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.find(marker)
+            if len(found) == count:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"expected {count} x {marker!r}, found {self.find(marker)}")
+
     def post(self, path: str, body: dict) -> dict:
         request = urllib.request.Request(
             self.url + path,

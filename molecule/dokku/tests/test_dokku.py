@@ -146,7 +146,9 @@ def test_web_unit_runs_the_outer_honcho_with_both_inner_processes(host):
         if args.startswith("gunicorn: worker") and parent == masters[0][0]
     ]
     assert len(workers) == 2, tree  # WEB_CONCURRENCY
-    celery_main = [pid for pid, args, _ in tree if "celeryd" in args and "MainProcess" in args]
+    titled = {pid for pid, args, _ in tree if "celeryd" in args and "MainProcess" in args}
+    # A pool child forked a moment ago still carries its parent's title.
+    celery_main = [pid for pid, _, parent in tree if pid in titled and parent not in titled]
     assert len(celery_main) == 1, tree
     pool = [
         pid for pid, args, parent in tree if "ForkPoolWorker" in args and parent == celery_main[0]
