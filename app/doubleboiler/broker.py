@@ -1,15 +1,28 @@
 """The database as Celery's broker, through kombu's SQLAlchemy transport.
 
 This is the original project's "no extra add-on" spirit: one database is all a
-hobbyist needs. The subclass only polls faster than kombu's 1 s default (kombu
+hobbyist needs. The subclasses poll faster than kombu's 1 s default (kombu
 hands every transport option to SQLAlchemy's create_engine, so the interval
-cannot be passed as an option).
+cannot be passed as an option), and prune delivered messages: kombu marks a
+fetched message invisible and never deletes it (a redelivery is a new row), so
+without pruning the message table only grows.
 """
 
+import logging
+import time
+from datetime import datetime, timedelta
+
 from kombu.transport import TRANSPORT_ALIASES
-from kombu.transport.sqlalchemy import Transport
+from kombu.transport.sqlalchemy import Channel, Transport
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
 
 POLLING_INTERVAL_SECONDS = 0.2
+# A delivered message is dead (kombu never reads an invisible row again); an
+# hour keeps recent ones for whoever is debugging.
+DELIVERED_MESSAGES_KEPT = timedelta(hours=1)
+PRUNE_EVERY_SECONDS = 300
 
 SQLALCHEMY_DIALECTS = {
     "sqlite": "sqlite",
@@ -19,7 +32,40 @@ SQLALCHEMY_DIALECTS = {
 }
 
 
+class DatabaseChannel(Channel):
+    pruned_at = float("-inf")
+
+    def _get(self, queue):
+        # Only consumers fetch, so only the worker prunes, at most every few minutes.
+        if time.monotonic() - self.pruned_at >= PRUNE_EVERY_SECONDS:
+            self.pruned_at = time.monotonic()
+            self.prune_delivered()
+        return super()._get(queue)
+
+    def prune_delivered(self) -> int:
+        """Delete messages delivered more than DELIVERED_MESSAGES_KEPT ago."""
+        message = self.message_cls
+        # kombu stamps sent_at with naive local time when it delivers a message.
+        cutoff = datetime.now() - DELIVERED_MESSAGES_KEPT
+        try:
+            count = (
+                self.session.query(message)
+                .filter(message.visible == False)  # noqa: E712 - SQL, not Python
+                .filter(message.sent_at < cutoff)
+                .delete(synchronize_session=False)
+            )
+            self.session.commit()
+        except SQLAlchemyError:
+            self.session.rollback()
+            log.warning("could not prune delivered broker messages", exc_info=True)
+            return 0
+        if count:
+            log.info("pruned %d delivered broker messages", count)
+        return count
+
+
 class DatabaseTransport(Transport):
+    Channel = DatabaseChannel
     polling_interval = POLLING_INTERVAL_SECONDS
 
 

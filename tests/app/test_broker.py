@@ -1,0 +1,71 @@
+"""The database broker: kombu's SQL transport, polling faster and pruning."""
+
+import contextlib
+from datetime import datetime, timedelta
+
+import pytest
+from kombu import Connection
+
+from doubleboiler import broker
+from tests.support.postgres import binaries, postgres_server
+
+
+@contextlib.contextmanager
+def sqlite_database(tmp_path):
+    yield f"sqlite:///{tmp_path / 'broker.sqlite3'}"
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        sqlite_database,
+        pytest.param(
+            lambda _: postgres_server(),
+            marks=pytest.mark.skipif(binaries() is None, reason="PostgreSQL is not installed"),
+        ),
+    ],
+    ids=["sqlite", "postgresql"],
+)
+def test_delivered_messages_are_pruned_once_old_and_pending_ones_kept(tmp_path, database):
+    with (
+        database(tmp_path) as database_url,
+        Connection(broker.broker_url(database_url)) as connection,
+    ):
+        queue = connection.SimpleQueue("jobs")
+        for number in range(4):
+            queue.put({"n": number})
+        for _ in range(3):
+            queue.get(timeout=1).ack()  # three delivered, one still pending
+        channel = queue.channel
+        assert isinstance(channel, broker.DatabaseChannel)
+        message = channel.message_cls
+        session = channel.session
+        delivered = session.query(message).filter(message.visible == False).order_by(message.id)  # noqa: E712
+        # Two were delivered long ago, one just now.
+        old = datetime.now() - broker.DELIVERED_MESSAGES_KEPT - timedelta(minutes=1)
+        for row in delivered.limit(2):
+            row.sent_at = old
+        session.commit()
+
+        assert channel.prune_delivered() == 2
+        assert session.query(message).filter(message.visible == False).count() == 1  # noqa: E712
+        assert queue.get(timeout=1).payload == {"n": 3}  # the pending one survived
+        queue.close()
+
+
+def test_the_worker_prunes_when_it_fetches_at_most_every_few_minutes(tmp_path, monkeypatch):
+    url = broker.broker_url(f"sqlite:///{tmp_path / 'broker.sqlite3'}")
+    pruned = []
+    monkeypatch.setattr(broker.DatabaseChannel, "prune_delivered", lambda self: pruned.append(1))
+    with Connection(url) as connection:
+        queue = connection.SimpleQueue("jobs")
+        for number in range(3):
+            queue.put({"n": number})
+        for _ in range(3):
+            queue.get(timeout=1).ack()
+        queue.close()
+    assert pruned == [1]  # the first fetch prunes, the next ones within 5 minutes do not
+
+
+def test_polling_is_faster_than_kombus_default():
+    assert broker.DatabaseTransport.polling_interval < 1
