@@ -4,7 +4,7 @@ import contextlib
 from datetime import datetime, timedelta
 
 import pytest
-from kombu import Connection
+from kombu import Connection, Queue
 
 from doubleboiler import broker
 from tests.support.postgres import binaries, postgres_server
@@ -69,3 +69,29 @@ def test_the_worker_prunes_when_it_fetches_at_most_every_few_minutes(tmp_path, m
 
 def test_polling_is_faster_than_kombus_default():
     assert broker.DatabaseTransport.polling_interval < 1
+
+
+def test_the_worker_polls_on_its_event_loop_without_waiting(tmp_path):
+    # Asynchronous, so Celery runs its event loop and its per-child-pipe pool.
+    assert broker.DatabaseTransport.implements.asynchronous
+
+    class Loop:
+        def call_repeatedly(self, seconds, callback, *args):
+            self.timer = (seconds, callback)
+
+    url = broker.broker_url(f"sqlite:///{tmp_path / 'broker.sqlite3'}")
+    received = []
+    with Connection(url) as connection:
+        queue = Queue("jobs")
+        with connection.Producer() as producer:
+            for number in range(3):
+                producer.publish({"n": number}, routing_key="jobs", declare=[queue])
+        loop = Loop()
+        connection.transport.register_with_event_loop(connection.connection, loop)
+        seconds, poll = loop.timer
+        assert seconds == broker.POLLING_INTERVAL_SECONDS
+        with connection.Consumer(queue, callbacks=[lambda body, message: received.append(body)]):
+            poll()  # one tick delivers what is there, and returns at once when empty
+            assert [body["n"] for body in received] == [0, 1, 2]
+            poll()
+        assert len(received) == 3

@@ -75,6 +75,24 @@ def test_a_dead_child_is_respawned_in_place(dyno, victim):
     dyno.wait_healthy(timeout=30)
 
 
+def test_jobs_still_run_after_every_pool_child_was_killed(dyno):
+    # One idle child always waits on the pool's task pipe. Killing it must not
+    # leave the pipe unusable (billiard's plain pool shares one locked pipe: the
+    # lock died with the child, and the worker never ran a job again).
+    killed = dyno.settled("ForkPoolWorker", 2)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while set(dyno.find("ForkPoolWorker")) & set(killed) or len(dyno.find("ForkPoolWorker")) != 2:
+        assert time.monotonic() < deadline, dyno.log_tail()
+        time.sleep(0.2)
+    ids = dyno.post("api/jobs/batch", {"count": 10, "io_wait_ms": 10})["ids"]
+    assert dyno.wait_jobs(ids, timeout=30) == ["done"] * 10, dyno.log_tail()
+    # And the warm shutdown is not stuck on that pipe either.
+    dyno.process.send_signal(signal.SIGTERM)
+    assert dyno.wait_exit(timeout=15) == 0, dyno.log_tail()
+
+
 def test_an_unknown_mode_is_refused_with_a_clear_message(tmp_path):
     instance = Dyno(tmp_path, env_extra={"DOUBLE_BOILER_MODE": "two-dynos"})
     instance.start()
@@ -113,12 +131,6 @@ def test_postgresql_as_database_and_broker_runs_jobs(tmp_path):
             assert report["checks"]["database"]["vendor"] == "postgresql"
             assert report["checks"]["broker"]["transport"] == "dbsql"
             ids = instance.post("api/jobs/batch", {"count": 30, "io_wait_ms": 20})["ids"]
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                jobs = instance.get("api/jobs?ids=" + ",".join(map(str, ids)))["jobs"]
-                if all(job["status"] == "done" for job in jobs):
-                    break
-                time.sleep(0.5)
-            assert [job["status"] for job in jobs] == ["done"] * 30
+            assert instance.wait_jobs(ids) == ["done"] * 30
         finally:
             instance.stop()
