@@ -43,6 +43,13 @@ SQLALCHEMY_DIALECTS = {
 class DatabaseChannel(Channel):
     pruned_at = float("-inf")
 
+    def basic_ack(self, delivery_tag, multiple=False):
+        super().basic_ack(delivery_tag, multiple=multiple)
+        # A pool slot just freed up: fetch the next message now, not at the
+        # next tick (with a prefetch of one per child, waiting for the tick
+        # capped the worker at one job per child per polling interval).
+        self.connection.poll_soon()
+
     def _get(self, queue):
         # Only consumers fetch, so only the worker prunes, at most every few minutes.
         if time.monotonic() - self.pruned_at >= PRUNE_EVERY_SECONDS:
@@ -77,11 +84,18 @@ class DatabaseTransport(Transport):
     polling_interval = POLLING_INTERVAL_SECONDS
     implements = Transport.implements.extend(asynchronous=True)
 
+    loop = None
+
     def register_with_event_loop(self, connection, loop):
         # No socket to watch: poll on the loop's timer. Celery cancels timers
         # registered while connecting when the connection fails, and database
         # errors raised here reach the loop, which reconnects.
+        self.loop = loop
         loop.call_repeatedly(self.polling_interval, self.deliver_ready_messages)
+
+    def poll_soon(self) -> None:
+        if self.loop is not None:
+            self.loop.call_soon(self.deliver_ready_messages)
 
     def deliver_ready_messages(self) -> None:
         """Hand over every message the consumers can take now, without waiting."""

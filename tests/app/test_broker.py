@@ -76,11 +76,16 @@ def test_the_worker_polls_on_its_event_loop_without_waiting(tmp_path):
     assert broker.DatabaseTransport.implements.asynchronous
 
     class Loop:
+        soon = 0
+
         def call_repeatedly(self, seconds, callback, *args):
             self.timer = (seconds, callback)
 
+        def call_soon(self, callback, *args):
+            assert callback == self.timer[1]
+            self.soon += 1
+
     url = broker.broker_url(f"sqlite:///{tmp_path / 'broker.sqlite3'}")
-    received = []
     with Connection(url) as connection:
         queue = Queue("jobs")
         with connection.Producer() as producer:
@@ -90,8 +95,13 @@ def test_the_worker_polls_on_its_event_loop_without_waiting(tmp_path):
         connection.transport.register_with_event_loop(connection.connection, loop)
         seconds, poll = loop.timer
         assert seconds == broker.POLLING_INTERVAL_SECONDS
-        with connection.Consumer(queue, callbacks=[lambda body, message: received.append(body)]):
+        messages = []
+        with connection.Consumer(queue, callbacks=[lambda body, message: messages.append(message)]):
             poll()  # one tick delivers what is there, and returns at once when empty
-            assert [body["n"] for body in received] == [0, 1, 2]
+            assert [message.payload["n"] for message in messages] == [0, 1, 2]
             poll()
-        assert len(received) == 3
+            assert len(messages) == 3
+            # Each acknowledgement frees a slot: poll again at once, not at the next tick.
+            for message in messages:
+                message.ack()
+            assert loop.soon == 3
