@@ -403,24 +403,36 @@ class Platform:
         env = self.dyno_env(app, release.config, slug, name, port, entry.size)
         logfile = self.options.state_dir / "logs" / app.name / f"{name}.log"
         logfile.parent.mkdir(parents=True, exist_ok=True)
-        self.log(app, f"heroku[{name}]", f"Starting process with command `{entry.command}`")
-        with logfile.open("ab") as out:
-            proc = subprocess.Popen(
-                ["/bin/bash", "-c", entry.command],
-                cwd=slug.path,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        dyno = Dyno(
-            app_id=app.id, name=name, type=entry.type, port=port, release_id=release.id, proc=proc
-        )
-        if entry.type != "web":
-            dyno.state = "up"
-            self.log(app, f"heroku[{name}]", "State changed from starting to up")
+        # Start and register under the lock, and never once shutdown began or the app
+        # was deleted: a release finishing in a queue worker meanwhile would otherwise
+        # start a dyno that nothing stops (seen: one left running after the test session).
         with self.lock:
+            if self._stop.is_set() or self.apps_by_id(app.id) is None:
+                if entry.type != "web":
+                    self.release_port(port)
+                return
+            self.log(app, f"heroku[{name}]", f"Starting process with command `{entry.command}`")
+            with logfile.open("ab") as out:
+                proc = subprocess.Popen(
+                    ["/bin/bash", "-c", entry.command],
+                    cwd=slug.path,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            dyno = Dyno(
+                app_id=app.id,
+                name=name,
+                type=entry.type,
+                port=port,
+                release_id=release.id,
+                proc=proc,
+            )
+            if entry.type != "web":
+                dyno.state = "up"
+                self.log(app, f"heroku[{name}]", "State changed from starting to up")
             self.dynos.setdefault(app.id, {})[name] = dyno
         self.record_processes()
 
