@@ -27,16 +27,6 @@ VICTIMS = {
 }
 
 
-def wait_recovered(dyno: Dyno, marker: str, count: int, gone: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        present = dyno.find(marker)
-        if len(present) == count and gone not in present and dyno.health()[0] == 200:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not recovered after {timeout}s:\n{dyno.log_tail()}")
-
-
 def test_every_inner_process_can_die_and_the_dyno_recovers(tmp_path, figures):
     dyno = Dyno(tmp_path)
     dyno.migrate()
@@ -47,8 +37,8 @@ def test_every_inner_process_can_die_and_the_dyno_recovers(tmp_path, figures):
         for name, (marker, count) in VICTIMS.items():
             times, exits = [], set()
             for _ in range(KILLS):
-                # A master is the outer process's direct child; a pool child
-                # is found once the pool has its full count again.
+                # A master is the one process with its title whose parent has
+                # another; children are picked once the pool is full again.
                 victim = dyno.inner(marker) if count == 1 else dyno.settled(marker, count)[0]
                 killed = time.monotonic()
                 os.kill(victim, signal.SIGKILL)
@@ -62,7 +52,8 @@ def test_every_inner_process_can_die_and_the_dyno_recovers(tmp_path, figures):
                     dyno.wait_healthy()
                 else:
                     assert dyno.process.poll() is None
-                    wait_recovered(dyno, marker, count, victim)
+                    dyno.wait_replaced(marker, {victim}, count, timeout=60)
+                    dyno.wait_healthy(timeout=60)
                 times.append(time.monotonic() - killed)
             # Recovered means jobs run again, not only a green /healthz.
             started = time.monotonic()

@@ -178,6 +178,19 @@ class Dyno:
             time.sleep(0.1)
         raise AssertionError(f"expected {count} x {marker!r}, found {self.find(marker)}")
 
+    def wait_replaced(self, marker: str, gone: set[int], count: int, timeout: float = 30.0) -> None:
+        """Wait until `count` processes carry `marker` again, none of them in `gone`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.find(marker)
+            if len(found) == count and not gone & set(found):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{marker!r} not replaced after {timeout}s (found {found}):\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
     def post(self, path: str, body: dict) -> dict:
         request = urllib.request.Request(
             self.url + path,

@@ -399,18 +399,16 @@ class Platform:
     def _start_dyno(
         self, app: App, release: Release, slug: Slug, name: str, entry: Formation
     ) -> None:
-        port = app.web_port if entry.type == "web" else self.allocate_port()
-        env = self.dyno_env(app, release.config, slug, name, port, entry.size)
-        logfile = self.options.state_dir / "logs" / app.name / f"{name}.log"
-        logfile.parent.mkdir(parents=True, exist_ok=True)
         # Start and register under the lock, and never once shutdown began or the app
         # was deleted: a release finishing in a queue worker meanwhile would otherwise
         # start a dyno that nothing stops (seen: one left running after the test session).
         with self.lock:
             if self._stop.is_set() or self.apps_by_id(app.id) is None:
-                if entry.type != "web":
-                    self.release_port(port)
                 return
+            port = app.web_port if entry.type == "web" else self.allocate_port()
+            env = self.dyno_env(app, release.config, slug, name, port, entry.size)
+            logfile = self.options.state_dir / "logs" / app.name / f"{name}.log"
+            logfile.parent.mkdir(parents=True, exist_ok=True)
             self.log(app, f"heroku[{name}]", f"Starting process with command `{entry.command}`")
             with logfile.open("ab") as out:
                 proc = subprocess.Popen(
