@@ -2,11 +2,16 @@
 
 - A heartbeat row every few seconds, so /healthz can count live workers even
   on the database broker, which cannot broadcast Celery's remote-control ping.
+  The first beat comes from the worker's event loop, which only turns once
+  Celery has checked its pool: Celery exits ("Could not start worker
+  processes") if a pool child is gone before that, so a worker that beat any
+  earlier could be counted healthy and then fall over.
 - Pool children ignore SIGTERM. Platforms (and honcho) send SIGTERM to every
   process of the dyno at once; a child that died of it would cut its job short
   instead of letting the main process run Celery's warm shutdown, which waits
   for running jobs and then stops the children itself.
-- Jobs whose message may be lost are queued again: at start, the jobs that
+- Jobs whose message may be lost are queued again: at start (also from the
+  event loop, so no database work delays the pool check), the jobs that
   were running when the previous dyno stopped; then, every half of
   JOBS_REQUEUE_AFTER_SECONDS (and at start), jobs untouched for that long that
   are still queued, or running with their lease run out. A dyno killed
@@ -23,7 +28,7 @@ import signal
 from datetime import timedelta
 
 from celery import bootsteps
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import close_old_connections
 from django.db.models import Q
@@ -43,8 +48,11 @@ class Heartbeat(bootsteps.StartStopStep):
         self.started_at = timezone.now()
 
     def start(self, worker):
-        self.beat(worker)
+        # With the event loop, worker.timer is the loop's own timer: nothing
+        # here runs before the loop does.
         self.timer_refs = [
+            worker.timer.call_after(0, self.beat, (worker,), priority=10),
+            worker.timer.call_after(0, self.sweep, (True,), priority=5),
             worker.timer.call_repeatedly(
                 settings.WORKER_HEARTBEAT_SECONDS, self.beat, (worker,), priority=10
             ),
@@ -64,9 +72,9 @@ class Heartbeat(bootsteps.StartStopStep):
         except Exception:  # a dying database must not block shutdown
             log.warning("could not remove the heartbeat of %s", worker.hostname)
 
-    def sweep(self):
+    def sweep(self, at_start: bool = False):
         try:
-            requeue_stale_jobs()
+            requeue_stale_jobs(at_start=at_start)
         except Exception:
             close_old_connections()
             log.exception("requeue sweep failed")
@@ -113,11 +121,6 @@ def requeue_stale_jobs(at_start: bool = False) -> int:
     if ids:
         log.info("requeued %d jobs that may have lost their message", len(ids))
     return len(ids)
-
-
-@worker_ready.connect
-def requeue_at_start(sender=None, **kwargs):
-    requeue_stale_jobs(at_start=True)
 
 
 @worker_process_init.connect

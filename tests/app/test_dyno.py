@@ -126,3 +126,29 @@ def test_postgresql_as_database_and_broker_runs_jobs(tmp_path):
             assert instance.wait_jobs(ids) == ["done"] * 30
         finally:
             instance.stop()
+
+
+def test_a_pool_child_killed_the_moment_health_turns_green_is_replaced(tmp_path):
+    # Celery gives up ("Could not start worker processes", exit 1) when a pool
+    # child is gone before its consumer loop starts. /healthz must therefore not
+    # count a worker before that point, or a green dyno can still fall over.
+    instance = Dyno(tmp_path)
+    instance.migrate()
+    instance.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            status, body = instance.health()
+            if status == 200:
+                break
+            assert time.monotonic() < deadline, instance.log_tail()
+            assert instance.process.poll() is None, instance.log_tail()
+            time.sleep(0.02)
+        [pool] = [pids["pool"] for pids in body["checks"]["workers"]["pids"].values()]
+        os.kill(pool[0], signal.SIGKILL)
+        instance.wait_replaced("ForkPoolWorker", {pool[0]}, 2)
+        ids = instance.post("api/jobs/batch", {"count": 4, "io_wait_ms": 10})["ids"]
+        assert instance.wait_jobs(ids, timeout=30) == ["done"] * 4, instance.log_tail()
+        assert instance.process.poll() is None, instance.log_tail()
+    finally:
+        instance.stop()
