@@ -29,8 +29,8 @@ def dyno(tmp_path):
 
 def test_sigterm_exits_0_after_both_inner_processes_stopped(dyno):
     inner = dyno.tree()
-    job_ids = dyno.post("api/jobs/batch", {"count": 2, "io_wait_ms": 3000})["ids"]
-    time.sleep(1.5)  # both jobs are running now
+    job_ids = dyno.post("api/jobs/batch", {"count": 2, "io_wait_ms": 5000})["ids"]
+    assert dyno.wait_jobs(job_ids, timeout=20, status="running") == ["running"] * 2
     dyno.process.send_signal(signal.SIGTERM)
     assert dyno.wait_exit() == 0, dyno.log_tail()
     assert not [pid for pid in inner if os.path.exists(f"/proc/{pid}")]

@@ -205,13 +205,13 @@ class Dyno:
         with urllib.request.urlopen(self.url + path, timeout=30) as response:
             return json.load(response)
 
-    def wait_jobs(self, ids: list[int], timeout: float = 60.0) -> list[str]:
-        """The jobs' statuses once all are done, or when the timeout runs out."""
+    def wait_jobs(self, ids: list[int], timeout: float = 60.0, status: str = "done") -> list[str]:
+        """The jobs' statuses once all have `status`, or when the timeout runs out."""
         deadline = time.monotonic() + timeout
         while True:
             jobs = self.get("api/jobs?ids=" + ",".join(map(str, ids)))["jobs"]
             statuses = [job["status"] for job in jobs]
-            if set(statuses) == {"done"} or time.monotonic() > deadline:
+            if set(statuses) == {status} or time.monotonic() > deadline:
                 return statuses
             time.sleep(0.2)
 
