@@ -11,6 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from doubleboiler.celery import app as celery_app
+from doubleboiler.celery import waiting_messages
 
 from .middleware import inflight
 from .models import WorkerHeartbeat
@@ -52,12 +53,7 @@ def broker() -> dict:
     with celery_app.connection_for_write() as conn:
         # One quick try: a health check must answer fast when the broker is down.
         conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
-        # Declaring the default queue makes the transport really talk to the
-        # broker (the SQL one connects lazily) and tells how much is waiting.
-        _, waiting, _ = conn.default_channel.queue_declare(
-            queue=celery_app.conf.task_default_queue, durable=True, auto_delete=False
-        )
-        return {"ok": True, "transport": conn.transport_cls, "queued": waiting}
+        return {"ok": True, "transport": conn.transport_cls, "queued": waiting_messages(conn)}
 
 
 @functools.cache

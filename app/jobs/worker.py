@@ -17,9 +17,12 @@
   are still queued, or running with their lease run out. A dyno killed
   without grace loses the messages its worker had fetched but not
   acknowledged (the SQL transport hides a fetched message for good; Redis
-  gives it back only after its visibility timeout). Duplicates are harmless:
-  the task claims jobs with a fenced conditional update and drops deliveries
-  of finished jobs.
+  gives it back only after its visibility timeout). Of the stale queued jobs,
+  only as many are sent again as there are queued jobs beyond the messages
+  that can carry them (waiting in the broker, or fetched by this worker):
+  while a backlog drains, an old queued job is most likely still in it.
+  Duplicates are harmless anyway: the task claims jobs with a fenced conditional update and
+  drops deliveries of finished jobs.
 """
 
 import logging
@@ -99,6 +102,40 @@ class Heartbeat(bootsteps.StartStopStep):
             log.exception("heartbeat failed")
 
 
+def broker_backlog() -> int | None:
+    """Messages waiting in the broker's queue, or None when it cannot tell."""
+    from doubleboiler.celery import app, waiting_messages
+
+    try:
+        with app.connection_for_write() as connection:
+            return waiting_messages(connection)
+    except Exception as exc:
+        log.warning("could not count the broker's waiting messages: %s", exc)
+        return None
+
+
+def fetched_not_started() -> int:
+    """Messages this worker has fetched whose job has not started yet."""
+    from celery.worker import state
+
+    return len(set(state.reserved_requests) - set(state.active_requests))
+
+
+def queued_without_message(queued: int) -> int:
+    """How many of `queued` jobs have no message left to carry them.
+
+    A queued job's message waits in the broker or was fetched by the worker.
+    Exact for one worker; with several (split mode) the others' fetched
+    messages count as lost, which only costs duplicate deliveries.
+    """
+    if not queued:
+        return 0
+    backlog = broker_backlog()
+    if backlog is None:
+        return queued  # a lost job is worse than a duplicate delivery
+    return max(0, queued - backlog - fetched_not_started())
+
+
 def requeue_stale_jobs(at_start: bool = False) -> int:
     """Send a fresh message for each job that may have lost its own; bounded."""
     from .models import Job
@@ -106,14 +143,19 @@ def requeue_stale_jobs(at_start: bool = False) -> int:
 
     now = timezone.now()
     untouched = Q(updated_at__lt=now - timedelta(seconds=settings.JOBS_REQUEUE_AFTER_SECONDS))
-    stale = untouched & (
-        Q(status=Job.Status.QUEUED) | Q(status=Job.Status.RUNNING, lease_expires_at__lt=now)
-    )
+    lost_lease = untouched & Q(status=Job.Status.RUNNING, lease_expires_at__lt=now)
     if at_start:
-        stale |= Q(status=Job.Status.RUNNING)
+        lost_lease |= Q(status=Job.Status.RUNNING)
     ids = list(
-        Job.objects.filter(stale).order_by("id").values_list("id", flat=True)[:REQUEUE_BATCH]
+        Job.objects.filter(lost_lease).order_by("id").values_list("id", flat=True)[:REQUEUE_BATCH]
     )
+    # Lost messages belong to the oldest queued jobs: the broker hands
+    # messages out oldest first, so the ones still waiting are the newest.
+    missing = queued_without_message(Job.objects.filter(status=Job.Status.QUEUED).count())
+    room = min(missing, REQUEUE_BATCH - len(ids))
+    if room > 0:
+        queued = untouched & Q(status=Job.Status.QUEUED)
+        ids += Job.objects.filter(queued).order_by("id").values_list("id", flat=True)[:room]
     # Touching updated_at keeps a job from being requeued again for a while.
     Job.objects.filter(pk__in=ids).update(updated_at=now)
     for job_id in ids:

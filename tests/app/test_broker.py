@@ -105,3 +105,19 @@ def test_the_worker_polls_on_its_event_loop_without_waiting(tmp_path):
             for message in messages:
                 message.ack()
             assert loop.soon == 3
+
+
+def test_waiting_messages_counts_only_what_no_worker_fetched(tmp_path):
+    from doubleboiler.celery import app, waiting_messages
+
+    url = broker.broker_url(f"sqlite:///{tmp_path / 'broker.sqlite3'}")
+    with Connection(url) as connection:
+        queue = connection.SimpleQueue(app.conf.task_default_queue)
+        for number in range(3):
+            queue.put({"n": number})
+        assert waiting_messages(connection) == 3
+        fetched = queue.get(timeout=1)
+        assert waiting_messages(connection) == 2  # fetched, not yet acknowledged
+        fetched.ack()
+        assert waiting_messages(connection) == 2
+        queue.close()

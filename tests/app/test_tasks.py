@@ -85,6 +85,7 @@ def test_stale_jobs_are_requeued_once_and_fresh_ones_left_alone(monkeypatch):
     sent = []
     monkeypatch.setattr(worker, "timezone", timezone)
     monkeypatch.setattr(tasks.run_job, "delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr(worker, "broker_backlog", lambda: 0)  # every message is gone
     long_ago = timezone.now() - timedelta(minutes=5)
     fresh = Job.objects.create()
     old_queued = Job.objects.create()
@@ -107,3 +108,49 @@ def test_stale_jobs_are_requeued_once_and_fresh_ones_left_alone(monkeypatch):
     assert worker.requeue_stale_jobs(at_start=True) == 2
     assert sorted(sent) == sorted([dead_lease.pk, live_lease.pk])
     assert fresh.pk not in sent
+
+
+@pytest.mark.parametrize(
+    ("backlog", "requeued"),
+    [
+        (5, []),  # every queued job still has its message waiting: a backlog, not a loss
+        (3, [0, 1]),  # two lost theirs: the two oldest go again
+        (0, [0, 1, 2, 3, 4]),
+        (None, [0, 1, 2, 3, 4]),  # the broker cannot tell: better a duplicate than a loss
+    ],
+)
+def test_only_as_many_queued_jobs_as_lost_a_message_are_requeued(monkeypatch, backlog, requeued):
+    from jobs import worker
+
+    sent = []
+    monkeypatch.setattr(tasks.run_job, "delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr(worker, "broker_backlog", lambda: backlog)
+    long_ago = timezone.now() - timedelta(minutes=5)
+    old = [Job.objects.create() for _ in range(5)]
+    Job.objects.filter(pk__in=[job.pk for job in old]).update(updated_at=long_ago)
+    dead_lease = Job.objects.create()
+    Job.objects.filter(pk=dead_lease.pk).update(
+        status="running", lease_expires_at=long_ago, updated_at=long_ago
+    )
+
+    worker.requeue_stale_jobs()
+    # A running job whose lease ran out goes again whatever the broker holds.
+    assert sorted(sent) == sorted([dead_lease.pk] + [old[i].pk for i in requeued])
+
+
+def test_messages_the_worker_fetched_count_as_carrying_a_job(monkeypatch):
+    from celery.worker import state
+
+    from jobs import worker
+
+    class Request:  # stands for a celery Request: only its identity matters here
+        pass
+
+    fetched, started = Request(), Request()
+    monkeypatch.setattr(worker, "broker_backlog", lambda: 1)
+    monkeypatch.setattr(state, "reserved_requests", {fetched, started})
+    monkeypatch.setattr(state, "active_requests", {started})
+    assert worker.fetched_not_started() == 1
+    assert worker.queued_without_message(2) == 0
+    assert worker.queued_without_message(3) == 1
+    assert worker.queued_without_message(0) == 0
