@@ -330,6 +330,9 @@ class Platform:
             }
         )
         env.setdefault("WEB_CONCURRENCY", "4" if size == "standard-2x" else "2")
+        # A real dyno binds 0.0.0.0 in its own container; stand-in dynos share the test
+        # machine's network, so they stay on loopback unless the config says otherwise.
+        env.setdefault("BIND_HOST", "127.0.0.1")
         return env
 
     def restart_dynos(self, app: App) -> None:

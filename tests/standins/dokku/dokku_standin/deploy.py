@@ -68,6 +68,9 @@ def process_env(ctx: Context, app: str, build_no: int, dyno: str) -> dict[str, s
             "PYTHONUNBUFFERED": "true",
         }
     )
+    # A real container binds 0.0.0.0 in its own network namespace; stand-in processes
+    # share the test machine's network, so they stay on loopback unless the config says.
+    env.setdefault("BIND_HOST", "127.0.0.1")
     return env
 
 

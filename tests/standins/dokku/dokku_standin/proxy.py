@@ -3,7 +3,8 @@
 Dokku's nginx.conf includes ``$DOKKU_ROOT/*/nginx.conf``; each app's file has an upstream
 for its web process and a server block for its vhosts (the app's VHOST file), proxying
 with Dokku's headers. Unknown Host headers hit the default server, which answers 444.
-The stand-in listens on IPv4 only (the instance shares a host network without IPv6).
+Dokku's nginx listens on every address; the stand-in's only on 127.0.0.1, as the instance
+shares the test machine's network (host networking) and tests stay on loopback.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def render(ctx: Context, app: str, port: int, web_running: bool) -> str:
     text = (
         "# Written by the Dokku STAND-IN (double-boiler tests) after Dokku's nginx.conf.sigil.\n"
         "server {\n"
-        "  listen      80;\n"
+        "  listen      127.0.0.1:80;\n"
         f"{server_name}"
         f"  access_log  /var/log/nginx/{app}-access.log;\n"
         f"  error_log   /var/log/nginx/{app}-error.log;\n"
