@@ -21,8 +21,8 @@
   only as many are sent again as there are queued jobs beyond the messages
   that can carry them (waiting in the broker, or fetched by this worker):
   while a backlog drains, an old queued job is most likely still in it.
-  Duplicates are harmless anyway: the task claims jobs with a fenced conditional update and
-  drops deliveries of finished jobs.
+  Duplicates are harmless anyway: the task claims jobs with a fenced
+  conditional update and drops deliveries of finished jobs.
 """
 
 import logging
@@ -151,11 +151,12 @@ def requeue_stale_jobs(at_start: bool = False) -> int:
     )
     # Lost messages belong to the oldest queued jobs: the broker hands
     # messages out oldest first, so the ones still waiting are the newest.
-    missing = queued_without_message(Job.objects.filter(status=Job.Status.QUEUED).count())
-    room = min(missing, REQUEUE_BATCH - len(ids))
-    if room > 0:
-        queued = untouched & Q(status=Job.Status.QUEUED)
-        ids += Job.objects.filter(queued).order_by("id").values_list("id", flat=True)[:room]
+    # The broker is only asked when some queued job is stale at all.
+    stale_queued = Job.objects.filter(untouched & Q(status=Job.Status.QUEUED)).order_by("id")
+    room = REQUEUE_BATCH - len(ids)
+    if room > 0 and stale_queued.exists():
+        missing = queued_without_message(Job.objects.filter(status=Job.Status.QUEUED).count())
+        ids += stale_queued.values_list("id", flat=True)[: min(room, missing)]
     # Touching updated_at keeps a job from being requeued again for a while.
     Job.objects.filter(pk__in=ids).update(updated_at=now)
     for job_id in ids:

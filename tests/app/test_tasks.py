@@ -154,3 +154,14 @@ def test_messages_the_worker_fetched_count_as_carrying_a_job(monkeypatch):
     assert worker.queued_without_message(2) == 0
     assert worker.queued_without_message(3) == 1
     assert worker.queued_without_message(0) == 0
+
+
+def test_the_broker_is_not_asked_when_no_queued_job_is_stale(monkeypatch):
+    from jobs import worker
+
+    asked = []
+    monkeypatch.setattr(tasks.run_job, "delay", lambda job_id: None)
+    monkeypatch.setattr(worker, "broker_backlog", lambda: asked.append(1) or 0)
+    Job.objects.create()  # queued a moment ago: not stale
+    assert worker.requeue_stale_jobs() == 0
+    assert asked == []
