@@ -13,6 +13,9 @@ hobbyist needs. The subclasses change three things:
   option to SQLAlchemy's create_engine, so the interval cannot be an option).
 - They prune delivered messages: kombu marks a fetched message invisible and
   never deletes it (a redelivery is a new row), so the table would only grow.
+- They survive a race kombu only guards within one process: on a fresh
+  database the worker and the web's /healthz create kombu's tables and the
+  queue row at the same moment, and the loser's error used to stop the worker.
 """
 
 import logging
@@ -22,7 +25,7 @@ from queue import Empty
 
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Channel, Transport
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,26 @@ SQLALCHEMY_DIALECTS = {
 
 class DatabaseChannel(Channel):
     pruned_at = float("-inf")
+
+    def _open(self):
+        # Another process may create a table between SQLAlchemy's check and its
+        # CREATE TABLE; each such loss means one more table exists, and kombu
+        # has two, so the third try finds both.
+        for attempt in range(3):
+            try:
+                return super()._open()
+            except SQLAlchemyError:
+                if attempt == 2:
+                    raise
+
+    def _get_or_create(self, queue):
+        try:
+            return super()._get_or_create(queue)
+        except IntegrityError:
+            # Another process inserted the queue between kombu's read and its
+            # insert; reading again finds it.
+            self.session.rollback()
+            return super()._get_or_create(queue)
 
     def basic_ack(self, delivery_tag, multiple=False):
         super().basic_ack(delivery_tag, multiple=multiple)

@@ -121,3 +121,32 @@ def test_waiting_messages_counts_only_what_no_worker_fetched(tmp_path):
         fetched.ack()
         assert waiting_messages(connection) == 2
         queue.close()
+
+
+def _declare_after(barrier, url: str, queue: str) -> None:
+    with Connection(url) as connection:
+        channel = connection.default_channel
+        barrier.wait()
+        channel.queue_declare(queue=queue, durable=True, auto_delete=False)
+
+
+def test_processes_declaring_the_same_new_queue_at_once_all_succeed(tmp_path):
+    # On a fresh database the worker declares its queue while /healthz declares
+    # it too; kombu's check-then-create only guards threads of one process.
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_number in range(8):
+        url = broker.broker_url(f"sqlite:///{tmp_path / f'broker-{round_number}.sqlite3'}")
+        if round_number % 2:  # every other round, only the queue row is new
+            with Connection(url) as connection:
+                connection.default_channel.session  # noqa: B018 - creates the tables
+        barrier = context.Barrier(4)
+        workers = [
+            context.Process(target=_declare_after, args=(barrier, url, "celery")) for _ in range(4)
+        ]
+        for process in workers:
+            process.start()
+        for process in workers:
+            process.join(timeout=30)
+        assert [process.exitcode for process in workers] == [0] * 4, f"round {round_number}"
