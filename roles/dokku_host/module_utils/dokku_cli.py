@@ -1,1 +1,0 @@
-../../dokku_app/module_utils/dokku_cli.py
