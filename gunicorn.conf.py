@@ -4,6 +4,9 @@ gevent workers serve many requests each: while one request waits on I/O (the
 database, the broker, an upstream) the worker serves others. Gunicorn's gevent
 worker monkey-patches the standard library when it starts, before the app is
 imported, so nothing in the app patches again.
+
+GUNICORN_WORKER_CLASS=sync or gthread is the way out for an app whose packages
+do not agree with gevent's patching (README: "When gevent does not fit").
 """
 
 import os
@@ -12,7 +15,17 @@ bind = f"{os.environ.get('BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000'
 pythonpath = "app"
 wsgi_app = "doubleboiler.wsgi:application"
 
-worker_class = "gevent"
+# gevent: many requests per worker; sync: one at a time; gthread: GUNICORN_THREADS at once.
+WORKER_CLASSES = ("gevent", "sync", "gthread")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+if worker_class not in WORKER_CLASSES:
+    raise SystemExit(
+        f"GUNICORN_WORKER_CLASS is {worker_class!r}: set it to one of {', '.join(WORKER_CLASSES)}"
+    )
+# gthread: by default one thread per connection of the worker's database pool (below).
+threads = 1
+if worker_class == "gthread":
+    threads = int(os.environ.get("GUNICORN_THREADS", os.environ.get("DATABASE_POOL_SIZE", "4")))
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Requests one worker holds open at once. Database work is bounded separately
 # by the connection pool below.
@@ -25,7 +38,12 @@ max_requests_jitter = max_requests // 10
 # well inside that (bin/dyno waits DYNO_GRACE_SECONDS=25 before its own SIGKILL).
 graceful_timeout = 20
 timeout = 30
-keepalive = 5
+# Heroku's Router 2.0 keeps idle connections to dynos open 90 s
+# (https://devcenter.heroku.com/articles/http-routing#keepalives): Gunicorn must
+# keep them longer, so that the router, not Gunicorn, closes an idle one; else a
+# request sent just as Gunicorn closes it fails (H13/H18). heroku/python-getting-started
+# PR 261 chose 100 s for the same reason.
+keepalive = 100
 
 accesslog = "-"
 errorlog = "-"

@@ -25,6 +25,12 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     # Deliveries that found the job already finished and did nothing.
     duplicate_deliveries = models.PositiveIntegerField(default=0)
+    # The address of the client that created it (see jobs.clients), for the
+    # per-client limits and fair dispatch.
+    client = models.CharField(max_length=64, blank=True, default="")
+    # Queued, but its client already ran as many jobs as it may at once: the
+    # job waits without a broker message until one of them finishes.
+    deferred = models.BooleanField(default=False)
     web_pid = models.IntegerField(null=True, blank=True)
     worker_pid = models.IntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -37,6 +43,7 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["updated_at", "id"], name="job_updated_idx"),
             models.Index(fields=["status"], name="job_status_idx"),
+            models.Index(fields=["client", "status"], name="job_client_status_idx"),
         ]
 
     def __str__(self) -> str:
@@ -66,8 +73,8 @@ class Job(models.Model):
 class WorkerHeartbeat(models.Model):
     """Written every few seconds by each Celery worker's main process.
 
-    The database broker cannot broadcast, so Celery's remote-control ping does
-    not reach workers through it; /healthz reads these rows instead.
+    /healthz reads these rows instead of Celery's remote-control ping, which the
+    database broker cannot broadcast (jobs.health.workers says why not on Redis).
     """
 
     hostname = models.CharField(max_length=255, primary_key=True)
@@ -79,3 +86,24 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} (pid {self.pid})"
+
+
+class CreationWindow(models.Model):
+    """Job-creating requests a client made in one minute (the per-client rate limit).
+
+    Only accepted requests count, and they are counted in the transaction that
+    inserts their jobs: the database is the one shared counter for every
+    Gunicorn worker and every dyno. jobs.retention deletes past windows.
+    """
+
+    client = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    requests = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "window_start"], name="creation_window_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client} at {self.window_start}: {self.requests}"

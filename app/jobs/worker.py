@@ -1,7 +1,8 @@
 """What runs in the Celery worker's main process besides consuming.
 
-- A heartbeat row every few seconds, so /healthz can count live workers even
-  on the database broker, which cannot broadcast Celery's remote-control ping.
+- A heartbeat row every few seconds, so /healthz can count live workers on
+  any broker without Celery's remote-control ping (the database broker cannot
+  broadcast; on Redis a ping costs connections a small plan cannot spare).
   The first beat comes from the worker's event loop, which only turns once
   Celery has checked its pool: Celery exits ("Could not start worker
   processes") if a pool child is gone before that, so a worker that beat any
@@ -30,6 +31,7 @@ import os
 import signal
 from datetime import timedelta
 
+import billiard.pool
 from celery import bootsteps
 from celery.signals import worker_process_init
 from django.conf import settings
@@ -107,7 +109,9 @@ def broker_backlog() -> int | None:
     from doubleboiler.celery import app, waiting_messages
 
     try:
-        with app.connection_for_write() as connection:
+        # From the process's pool: a new connection each sweep is one more than the
+        # connection budget counted.
+        with app.connection_or_acquire() as connection:
             return waiting_messages(connection)
     except Exception as exc:
         log.warning("could not count the broker's waiting messages: %s", exc)
@@ -152,20 +156,65 @@ def requeue_stale_jobs(at_start: bool = False) -> int:
     # Lost messages belong to the oldest queued jobs: the broker hands
     # messages out oldest first, so the ones still waiting are the newest.
     # The broker is only asked when some queued job is stale at all.
-    stale_queued = Job.objects.filter(untouched & Q(status=Job.Status.QUEUED)).order_by("id")
+    # Parked (deferred) jobs have no message by design: not counted here.
+    carried = Q(status=Job.Status.QUEUED, deferred=False)
+    stale_queued = Job.objects.filter(untouched & carried).order_by("id")
     room = REQUEUE_BATCH - len(ids)
     if room > 0 and stale_queued.exists():
-        missing = queued_without_message(Job.objects.filter(status=Job.Status.QUEUED).count())
+        missing = queued_without_message(Job.objects.filter(carried).count())
         ids += stale_queued.values_list("id", flat=True)[: min(room, missing)]
     # Touching updated_at keeps a job from being requeued again for a while.
     Job.objects.filter(pk__in=ids).update(updated_at=now)
     for job_id in ids:
         run_job.delay(job_id)
-    if ids:
-        log.info("requeued %d jobs that may have lost their message", len(ids))
-    return len(ids)
+    released = release_stale_deferred(untouched, now)
+    if ids or released:
+        log.info(
+            "requeued %d jobs that may have lost their message, released %d parked ones",
+            len(ids),
+            released,
+        )
+    return len(ids) + released
+
+
+def release_stale_deferred(untouched: Q, now) -> int:
+    """Parked jobs whose client has a free slot but whose release never came.
+
+    A job finishing releases the next parked job of its client; a worker lost
+    between the two (or a dyno killed) would leave the rest parked for good.
+    """
+    from .models import Job
+    from .tasks import release_deferred, running_jobs
+
+    parked = Job.objects.filter(untouched, status=Job.Status.QUEUED, deferred=True)
+    released = 0
+    for client in parked.values_list("client", flat=True).distinct()[:REQUEUE_BATCH]:
+        free = settings.JOBS_CLIENT_MAX_RUNNING - running_jobs(client, now)
+        for _ in range(max(0, free)):
+            if release_deferred(client) is None:
+                break
+            released += 1
+    return released
+
+
+# How long a pool child that has run its last job waits for the main process to read
+# its results before it exits (billiard.pool.Worker._ensure_messages_consumed polls
+# every 0.1 s, 300 times by default). In a warm shutdown the main process stops reading
+# once no job is pending, and a job it dropped as not yet started (AsynPool.flush, a
+# message that arrived as the shutdown began) may already be running in a child: that
+# result is never read, and the child waited the full 30 s, past the platform's grace
+# (bin/dyno: 25 s; Heroku sends SIGKILL 30 s after SIGTERM,
+# https://devcenter.heroku.com/articles/dynos#graceful-shutdown-with-sigterm), so the
+# dyno did not stop gracefully (tests/faults/test_restarts.py: 1 of 20 shutdowns soon
+# after a restart that followed a SIGKILL; the stacks bin/dyno asks for showed both
+# children in that loop). The dropped job's message is not acknowledged: it comes
+# again and finds its job finished.
+RESULTS_READ_WAIT_SECONDS = 3
 
 
 @worker_process_init.connect
-def ignore_sigterm_in_pool_child(**kwargs):
+def prepare_pool_child(**kwargs):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT = int(
+        RESULTS_READ_WAIT_SECONDS / billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_INTERVAL
+    )

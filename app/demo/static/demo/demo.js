@@ -11,6 +11,12 @@
   const SAMPLE_MS = 500;
   const BUFFER_LIMIT = 20000; // updates for ids whose create response is still on its way
   const MAX_TABLE_ROWS = 12;
+  // "Results: a held request per job": GET /api/jobs/<id>?wait=25 answers when the job
+  // finishes. A browser opens at most 6 HTTP/1.1 connections to one host, so on this
+  // machine the page spreads them over loopback names (RFC 6761: *.localhost is loopback).
+  const HOLD_WAIT_S = 25;
+  const HOLD_HOSTS = 48;
+  const LOOPBACK = ["127.0.0.1", "localhost", "[::1]"];
 
   // Rank orders a job's life; an update never moves a cell backwards (the
   // feed re-sends its last second of changes, and polls can cross).
@@ -96,6 +102,32 @@
     if (kind === "create" && state.run) state.run.webPids.push(pid);
   }
 
+  function holdUrl(id, index) {
+    const path = `api/jobs/${id}?wait=${HOLD_WAIT_S}`;
+    if (!LOOPBACK.includes(location.hostname)) return path; // HTTP/2 multiplexes them
+    return `${location.protocol}//h${index % HOLD_HOSTS}.localhost:${location.port}/${path}`;
+  }
+
+  // One held request per job until it is done or failed (asked again after each wait).
+  // A browser that cannot reach the *.localhost names falls back to this page's own host.
+  async function holdFor(run, id, index) {
+    let url = holdUrl(id, index);
+    for (;;) {
+      let outcome;
+      try {
+        outcome = await request(url, { mode: "cors" }, "hold");
+      } catch {
+        outcome = { status: 0, body: null };
+      }
+      if (outcome.status === 200 && outcome.body) apply(outcome.body);
+      const known = run.jobs.get(id);
+      if (state.run !== run || known.status === "done" || known.status === "failed") return;
+      if (outcome.status === 200) continue;
+      if (outcome.status === 0) url = holdUrl(id, index).replace(/^.*?\/api\//, "api/");
+      await new Promise((resolve) => { setTimeout(resolve, 1000); });
+    }
+  }
+
   async function request(url, options, kind, created = 0) {
     state.clientInflight += 1;
     state.clientPeak = Math.max(state.clientPeak, state.clientInflight);
@@ -108,7 +140,12 @@
         body = null;
       }
       noteResponse(response, kind, response.status === 202 ? created : 0);
-      return { status: response.status, body, pid: Number(response.headers.get("X-Web-Pid")) };
+      return {
+        status: response.status,
+        body,
+        pid: Number(response.headers.get("X-Web-Pid")),
+        retryAfter: Number(response.headers.get("Retry-After")),
+      };
     } finally {
       state.clientInflight -= 1;
     }
@@ -125,6 +162,7 @@
       slotOf: new Map(),
       jobs: new Map(), // id -> {status, attempts, webPid, workerPid, created, started, finished}
       counts: { pending: total, sending: 0, queued: 0, running: 0, done: 0, failed: 0, rejected: 0 },
+      throttled: 0, // 429 answers: the page waited Retry-After and sent again
       nextSlot: 0,
       submitted: 0,
       stopped: false,
@@ -172,27 +210,40 @@
       run.nextSlot += count;
       for (let slot = start; slot < start + count; slot += 1) setSlot(run, slot, "sending");
       let outcome;
-      try {
-        outcome = await request(
-          "api/jobs/batch",
-          {
-            method: "POST",
-            headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({
-              count, io_wait_ms: run.io_wait_ms, cpu_iterations: run.cpu_iterations,
-            }),
-          },
-          "create",
-          count,
-        );
-      } catch (error) {
-        outcome = { status: 0, body: null, error };
+      for (;;) {
+        try {
+          outcome = await request(
+            "api/jobs/batch",
+            {
+              method: "POST",
+              headers: { "Content-Type": "application/json" },
+              body: JSON.stringify({
+                count, io_wait_ms: run.io_wait_ms, cpu_iterations: run.cpu_iterations,
+              }),
+            },
+            "create",
+            count,
+          );
+        } catch (error) {
+          outcome = { status: 0, body: null, error };
+        }
+        // 429: the server's limits (backlog, this address's share, rate). Wait as
+        // told, then send the same batch again; the page says why it waits.
+        if (outcome.status !== 429 || run.stopped) break;
+        run.throttled += 1;
+        const wait = Number.isFinite(outcome.retryAfter) && outcome.retryAfter > 0
+          ? outcome.retryAfter : 1;
+        showThrottle(outcome.body, wait, run.throttled);
+        await new Promise((resolve) => { setTimeout(resolve, wait * 1000); });
+        if (run.stopped) break;
       }
+      if (outcome.status === 202) $("throttle").hidden = true;
       const ids = outcome.body && Array.isArray(outcome.body.ids) ? outcome.body.ids : null;
       // 503 with ids: the jobs are recorded and the worker queues them when it can.
       if ((outcome.status === 202 || outcome.status === 503) && ids && ids.length === count) {
         const now = performance.now();
         ids.forEach((id, offset) => register(run, start + offset, id, outcome.pid));
+        if (run.results === "hold") ids.forEach((id, offset) => holdFor(run, id, start + offset));
         run.submitted += count;
         run.lastAckAt = now;
         run.submitEvents.push([now, count]);
@@ -200,6 +251,14 @@
         for (let slot = start; slot < start + count; slot += 1) setSlot(run, slot, "rejected");
       }
     }
+  }
+
+  function showThrottle(body, wait, times) {
+    const box = $("throttle");
+    const why = body && body.error ? body.error : "the server asked this page to slow down";
+    box.textContent = `Throttled by the server (${times}×): ${why}. `
+      + `Sending again in ${wait} s.`;
+    box.hidden = false;
   }
 
   async function startRun(settings) {
@@ -216,6 +275,7 @@
     state.run = run;
     root.dataset.runState = "running";
     $("banner").hidden = true;
+    $("throttle").hidden = true;
     $("start").disabled = true;
     $("stop").disabled = false;
     layoutGrid();
@@ -246,7 +306,8 @@
     const seconds = ((run.finishedAt - run.startedAt) / 1000).toFixed(1);
     const banner = $("banner");
     banner.textContent = `${run.counts.done} of ${run.submitted} jobs done in ${seconds} s`
-      + (run.counts.failed ? ` · ${run.counts.failed} failed` : "");
+      + (run.counts.failed ? ` · ${run.counts.failed} failed` : "")
+      + (run.throttled ? ` · throttled ${run.throttled}× by the server's limits` : "");
     banner.hidden = false;
     renderCounters();
     drawChart();
@@ -345,6 +406,8 @@
       const pools = Object.values(workers.pids || {}).map((p) => p.pool.length);
       const children = pools.length ? ` · ${pools.reduce((a, b) => a + b, 0)} Celery children` : "";
       const klass = (checks.web.worker_class || "").split(".").pop();
+      const kind = { GeventWorker: "gevent", SyncWorker: "sync", ThreadWorker: "gthread" }[klass];
+      if (kind) $("web-class").textContent = `Gunicorn · ${kind}`;
       box.className = `health ${outcome.status === 200 ? "ok" : "fail"}`;
       $("health-text").textContent = outcome.status === 200
         ? `healthy · ${klass}${children} · ${checks.broker.transport ? "broker " + String(checks.broker.transport).split(":").pop() : ""}`
@@ -352,6 +415,62 @@
     } catch (error) {
       box.className = "health fail";
       $("health-text").textContent = `/healthz unreachable (${error.message})`;
+    }
+  }
+
+  // ---- scheduled tasks -------------------------------------------------------------
+  const SCHEDULE_MS = 2000;
+  const RUNS_SHOWN = 4;
+  state.schedule = null;
+
+  function clock(iso) {
+    return iso ? new Date(iso).toISOString().slice(11, 19) : "–";
+  }
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  }
+
+  function describeSchedule(schedule) {
+    if (schedule.kind === "interval") return `every ${schedule.every_seconds} s`;
+    if (schedule.kind === "crontab") return `cron ${schedule.crontab}`;
+    return schedule.kind;
+  }
+
+  function renderSchedule(answer) {
+    const rows = answer.tasks.map((task) => {
+      const runs = task.last_runs.slice(0, RUNS_SHOWN).map((run) => {
+        const by = `${run.dispatched_by.dyno}/${run.dispatched_by.pid}`;
+        const ran = run.run_by ? ` → ${run.run_by.dyno}/${run.run_by.pid}` : "";
+        return `<span class="tick ${run.outcome}">${clock(run.due_at)} · ${escapeHtml(by + ran)} · ${run.outcome}</span>`;
+      });
+      const catchUp = task.catch_up ? " · catches up" : "";
+      return `<tr data-task="${escapeHtml(task.name)}"><td>${escapeHtml(task.name)} <span class="muted">${escapeHtml(task.task)}</span></td>`
+        + `<td>${escapeHtml(describeSchedule(task.schedule))}${catchUp}</td><td>${clock(task.next_due_at)}</td>`
+        + `<td class="runs">${runs.join("") || '<span class="muted">no run yet</span>'}</td></tr>`;
+    });
+    const body = $("schedule-table");
+    const html = rows.join("") || '<tr class="empty"><td colspan="4">no periodic task</td></tr>';
+    if (body.dataset.html !== html) {
+      body.innerHTML = html;
+      body.dataset.html = html;
+    }
+    const beats = answer.schedulers.map((beat) => `${beat.dyno}/${beat.pid}`);
+    $("schedule-summary").textContent = beats.length
+      ? `live beats: ${beats.join(", ")}`
+      : answer.beat_in_worker ? "no live beat seen" : "beat off: Heroku Scheduler dispatches";
+  }
+
+  async function checkSchedule() {
+    // Not through request(): the page's counters are about jobs.
+    try {
+      const response = await fetch("api/schedule?runs=" + RUNS_SHOWN, { cache: "no-store" });
+      if (response.ok) {
+        state.schedule = await response.json();
+        renderSchedule(state.schedule);
+      }
+    } catch {
+      $("schedule-summary").textContent = "/api/schedule unreachable";
     }
   }
 
@@ -577,6 +696,7 @@
       submitted: run.submitted,
       ids: run.ids.filter((id) => id !== null),
       counts: { ...run.counts },
+      throttled: run.throttled,
       latencyMs: { p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99) },
       doneByWorkerPid: byWorker,
       createdByWebPid: byWeb,
@@ -704,6 +824,7 @@
       parallel: value("parallel"),
       io_wait_ms: value("io_wait_ms"),
       cpu_iterations: value("cpu_iterations"),
+      results: form.elements.results.value,
     });
   });
   $("stop").addEventListener("click", () => {
@@ -723,6 +844,8 @@
   layoutGrid();
   drawLegend();
   checkHealth();
+  checkSchedule();
+  setInterval(checkSchedule, SCHEDULE_MS);
   schedulePoll(0);
   setInterval(sample, SAMPLE_MS);
   requestAnimationFrame(frame);

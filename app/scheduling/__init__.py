@@ -1,0 +1,1 @@
+"""Scheduled tasks: Celery beat with django-celery-beat's schedules, one dispatch per tick."""
