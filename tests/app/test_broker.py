@@ -123,6 +123,27 @@ def test_waiting_messages_counts_only_what_no_worker_fetched(tmp_path):
         queue.close()
 
 
+@pytest.mark.skipif(binaries() is None, reason="PostgreSQL is not installed")
+def test_counting_waiting_messages_gives_the_broker_connection_back():
+    # The connection budget gives each process one broker connection on the database
+    # broker (BROKER_DATABASE_POOL_SIZE=1): after /healthz or the requeue sweep counted
+    # the queue, a publish on another channel must still get that connection.
+    from doubleboiler.celery import app, waiting_messages
+
+    with postgres_server() as database_url:
+        url = broker.broker_url(database_url)
+        options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 3}
+        with (
+            Connection(url, transport_options=options) as counting,
+            Connection(url, transport_options=options) as publishing,
+        ):
+            assert waiting_messages(counting) == 0
+            queue = publishing.SimpleQueue(app.conf.task_default_queue)
+            queue.put({"n": 1})  # sqlalchemy.exc.TimeoutError after 3 s without the fix
+            assert waiting_messages(counting) == 1
+            queue.close()
+
+
 def _declare_after(barrier, url: str, queue: str) -> None:
     with Connection(url) as connection:
         channel = connection.default_channel

@@ -5,13 +5,19 @@ on-failure policy), and sends SIGTERM before stopping it. These tests run the
 real bin/dyno with Gunicorn and Celery underneath.
 """
 
+import importlib.machinery
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
+import types
 
 import pytest
+from honcho.printer import Printer
 
-from tests.support.dyno import Dyno
+from tests.support.dyno import ROOT, Dyno
 from tests.support.postgres import binaries, postgres_server
 
 pytestmark = pytest.mark.slow
@@ -19,7 +25,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def dyno(tmp_path):
-    instance = Dyno(tmp_path)
+    # These tests are about the processes: one client may use both children.
+    instance = Dyno(tmp_path, env_extra={"JOBS_CLIENT_MAX_RUNNING": "2"})
     instance.migrate()
     instance.start()
     instance.wait_healthy()
@@ -152,3 +159,105 @@ def test_a_pool_child_killed_the_moment_health_turns_green_is_replaced(tmp_path)
         assert instance.process.poll() is None, instance.log_tail()
     finally:
         instance.stop()
+
+
+def test_a_process_stuck_past_the_grace_period_is_asked_for_its_stacks_then_killed(tmp_path):
+    # bin/dyno reads the LocalProcfile beside its own folder: a tree of its own here,
+    # with one process that ignores SIGTERM and answers SIGUSR1 as Celery's main does.
+    (tmp_path / "bin").mkdir()
+    shutil.copy(ROOT / "bin" / "dyno", tmp_path / "bin" / "dyno")
+    stuck = (
+        "import signal, sys, time; "
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "signal.signal(signal.SIGUSR1, lambda *_: print('stack: waiting in sleep', flush=True)); "
+        "print('ready', flush=True); time.sleep(120)"
+    )
+    (tmp_path / "LocalProcfile").write_text(f'stuck: exec {sys.executable} -c "{stuck}"\n')
+    process = subprocess.Popen(
+        [sys.executable, str(tmp_path / "bin" / "dyno")],
+        env={**os.environ, "DYNO_GRACE_SECONDS": "3"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    lines = []
+    while time.monotonic() < deadline and not any("ready" in line for line in lines):
+        lines.append(process.stdout.readline())
+    process.send_signal(signal.SIGTERM)
+    output = "".join(lines) + process.communicate(timeout=30)[0]
+    assert process.returncode == 1, output
+    asked = output.index("asking for stack traces (SIGUSR1), then SIGKILL")
+    assert output.index("stack: waiting in sleep") > asked, output
+    assert "stuck did not stop gracefully" in output
+
+
+def test_a_system_line_that_would_print_reentrantly_still_comes_out(capfd):
+    # Honcho prints "SIGTERM received" from its signal handler; when the signal lands while
+    # the printer writes a line, Python refuses the nested print with this RuntimeError.
+    loader = importlib.machinery.SourceFileLoader("bin_dyno", str(ROOT / "bin" / "dyno"))
+    module = types.ModuleType(loader.name)
+    module.__file__ = loader.path
+    loader.exec_module(module)
+    manager = module.DynoManager(Printer(sys.stdout, colour=False))
+
+    def reentrant(message):
+        raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stdout>'>")
+
+    manager._printer.write = reentrant
+    manager._system_print("SIGTERM received\n")
+    assert "system | SIGTERM received\n" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("worker_class", "reported"), [("sync", "SyncWorker"), ("gthread", "ThreadWorker")]
+)
+def test_the_worker_class_opt_out_serves_and_runs_jobs(tmp_path, worker_class, reported):
+    """GUNICORN_WORKER_CLASS: the way out for packages that do not agree with gevent."""
+    dyno = Dyno(tmp_path, env_extra={"GUNICORN_WORKER_CLASS": worker_class})
+    dyno.migrate()
+    dyno.start()
+    try:
+        dyno.wait_healthy()
+        _, report = dyno.health()
+        web = report["checks"]["web"]
+        assert web["worker_class"].endswith(reported), web
+        assert web["gevent_patched"] is False
+        ids = dyno.post("api/jobs/batch", {"count": 4, "io_wait_ms": 10})["ids"]
+        assert dyno.wait_jobs(ids, timeout=30) == ["done"] * 4
+    finally:
+        dyno.stop()
+
+
+def test_after_sigterm_web_keeps_serving_for_the_drain_while_celery_stops(tmp_path):
+    """DYNO_DRAIN_SECONDS: what Dokku's SIGTERM right after its nginx reload needs."""
+    drain = 10  # long enough for Celery's warm shutdown on a busy CI machine
+    dyno = Dyno(tmp_path, env_extra={"DYNO_DRAIN_SECONDS": str(drain)})
+    dyno.migrate()
+    dyno.start()
+    try:
+        dyno.wait_healthy()
+        celery_main = dyno.inner("MainProcess")
+        dyno.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        answers = []
+        while os.path.exists(f"/proc/{celery_main}") and time.monotonic() - signalled < drain - 1:
+            answers.append(dyno.health(timeout=2)[0])  # 503 once Celery is gone
+            time.sleep(0.1)
+        celery_stopped_after = time.monotonic() - signalled
+        assert not os.path.exists(f"/proc/{celery_main}"), "Celery was still running near the drain's end"
+        answers.append(dyno.health(timeout=2)[0])  # web still serves with Celery gone
+        assert 0 not in answers, answers  # every request answered
+        assert dyno.wait_exit() == 0, dyno.log_tail()
+        assert time.monotonic() - signalled >= drain, celery_stopped_after
+        assert f"web keeps serving {drain} s more (DYNO_DRAIN_SECONDS)" in dyno.log_tail(80)
+    finally:
+        dyno.stop()
+
+
+@pytest.mark.parametrize(("value", "problem"), [("soon", "a whole number"), ("30", "from 0 to 23")])
+def test_a_bad_drain_is_refused_with_what_to_set(tmp_path, value, problem):
+    dyno = Dyno(tmp_path, env_extra={"DYNO_DRAIN_SECONDS": value})
+    dyno.start()
+    assert dyno.wait_exit(timeout=20) == 2
+    assert f"DYNO_DRAIN_SECONDS must be {problem}" in dyno.log_tail()

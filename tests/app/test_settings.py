@@ -62,6 +62,21 @@ def test_check_deploy_is_clean_with_production_settings():
             "kombu.transport.pyamqp:Transport",
             "amqp://",
         ),
+        # issue 10 item 4: a Redis add-on still attached does not win over the choice
+        (
+            {
+                "DOUBLE_BOILER_BROKER": "database",
+                "REDIS_URL": "redis://r:6379/0",
+                "DATABASE_URL": "postgres://u:p@h:5432/d",
+            },
+            "doubleboiler.broker:DatabaseTransport",
+            "postgresql+psycopg://u:p@h:5432/d",
+        ),
+        (
+            {"DOUBLE_BOILER_BROKER": "redis", "REDIS_URL": "redis://r:6379/0"},
+            "kombu.transport.redis:Transport",
+            "redis://r:6379/0",
+        ),
     ],
 )
 def test_broker_follows_the_environment(env, transport, url):
@@ -88,3 +103,48 @@ def test_a_database_that_cannot_be_a_broker_is_a_clear_error():
 def test_a_bad_boolean_is_a_clear_error():
     result = django("check", DEBUG="maybe")
     assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_redis_as_the_broker_without_a_redis_url_is_a_clear_error():
+    result = django("check", DEBUG="true", DOUBLE_BOILER_BROKER="redis")
+    assert result.returncode != 0
+    assert "DOUBLE_BOILER_BROKER=redis but neither" in result.stderr
+
+
+def _celery_conf(code: str, **env: str) -> str:
+    result = django(
+        "shell", "-c", "from doubleboiler.celery import app; " + code, DEBUG="true", **env
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_connection_budgets_reach_celery_and_kombu():
+    # issue 10 item 3: the pool sizes the deploy role computes from the plans
+    assert _celery_conf("print(app.conf.broker_pool_limit)") == "10"  # Celery's default
+    limit = _celery_conf(
+        "print(app.conf.broker_pool_limit)",
+        CELERY_BROKER_POOL_LIMIT="2",
+        REDIS_URL="redis://r:6379/0",
+    )
+    assert limit == "2"
+    options = _celery_conf(
+        "print(sorted(app.conf.broker_transport_options.items()))",
+        BROKER_DATABASE_POOL_SIZE="1",
+        DATABASE_URL="postgres://u:p@h:5432/d",
+    )
+    assert options == "[('max_overflow', 0), ('pool_size', 1)]"
+
+
+def test_own_addresses_are_allowed_only_when_asked():
+    """Issue 9 #3: with no domain Dokku's checks reach the container by its address."""
+    code = (
+        "import socket; from django.conf import settings; "
+        "own = socket.gethostbyname_ex(socket.gethostname())[2]; "
+        "print(set(own) <= set(settings.ALLOWED_HOSTS))"
+    )
+    asked = django("shell", "-c", code, DEBUG="true", ALLOWED_HOSTS_OWN_ADDRESSES="true")
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.strip().splitlines()[-1] == "True"
+    default = django("shell", "-c", code, DEBUG="true", ALLOWED_HOSTS="app.example.org")
+    assert default.stdout.strip().splitlines()[-1] == "False"

@@ -1,4 +1,4 @@
-"""The demo app's views: the page, and the benchmark's I/O-bound endpoints.
+"""The benchmark's I/O-bound endpoints (bench/urls.py), and the demo page beside them.
 
 The endpoints are exercised against the real slow upstream (bench/upstream.py in
 its own process), sync view through Django's test client, async view through
@@ -21,6 +21,8 @@ from bench.app import ROOT
 from bench.procs import Process, free_port
 
 DELAY_MS = 150
+# The benchmark's own routes; the shipped app does not route /bench/io.
+pytestmark = pytest.mark.urls("bench.urls")
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +106,12 @@ def test_demo_page_renders_with_a_fresh_cursor(client) -> None:
     micros = int(cursor.strip('"').split("-")[0])
     # "Now" minus the feed's overlap: polling starts here, not at the first job ever.
     assert abs(micros / 1e6 - time.time()) < 10
+
+
+@pytest.mark.parametrize("path", ["/bench/io", "/bench/io-async"])
+def test_the_shipped_app_does_not_route_the_benchmark(path: str) -> None:
+    from django.urls import Resolver404, resolve
+
+    with pytest.raises(Resolver404):
+        resolve(path, urlconf="doubleboiler.urls")
+    assert resolve(path, urlconf="bench.urls").url_name.startswith("bench-io")

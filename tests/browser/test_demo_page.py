@@ -8,17 +8,23 @@ the page's counters against the server's own view of the same jobs.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bench.app import ROOT, AppInstance, Server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,7 +52,13 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def dyno(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    instance = AppInstance("browser", workdir=tmp_path_factory.mktemp("browser-dyno"))
+    # The demo task every 5 s, so the page's schedule panel shows runs during the test.
+    instance = AppInstance(
+        "browser",
+        workdir=tmp_path_factory.mktemp("browser-dyno"),
+        # .localhost as the local target allows it: the page's held requests use h<N>.localhost.
+        extra_env={"SCHEDULE_DEMO_SECONDS": "5", "ALLOWED_HOSTS": ".localhost,127.0.0.1"},
+    )
     try:
         instance.prepare(collectstatic=True)
         server = instance.start_dyno()
@@ -70,12 +82,11 @@ def nearest_rank(sorted_values: list[float], p: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
-def test_demo_run_matches_the_server(dyno: Server) -> None:
+@contextmanager
+def demo_page(problems: list[str]) -> Iterator[Page]:
+    """A page in Chromium that notes every script error and console error in `problems`."""
     from playwright.sync_api import sync_playwright
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    problems: list[str] = []
-    api_requests: Counter[str] = Counter()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -87,53 +98,73 @@ def test_demo_run_matches_the_server(dyno: Server) -> None:
                     problems.append(f"console: {msg.text}") if msg.type == "error" else None
                 ),
             )
-
-            def count(request) -> None:
-                path = request.url.removeprefix(dyno.url)
-                if path.startswith("/api/jobs/batch"):
-                    api_requests["create"] += 1
-                elif path.startswith("/api/jobs"):
-                    api_requests["poll"] += 1
-
-            page.on("request", count)
-            page.on(
-                "response",
-                lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
-            )
-            page.goto(dyno.url + "/")
-            page.wait_for_selector("#health.ok", timeout=15_000)
-            page.fill("input[name=jobs]", str(JOBS))
-            page.fill("input[name=batch]", str(BATCH))
-            page.fill("input[name=parallel]", "12")
-            page.fill("input[name=io_wait_ms]", "30")
-            page.fill("input[name=cpu_iterations]", "2000")
-            page.click("#start")
-            # Mid-run: some jobs are already done while others still wait.
-            page.wait_for_function(
-                "() => { const s = window.doubleBoiler.summary();"
-                " return s && s.counts.done > 40 && s.counts.queued > 40; }",
-                timeout=60_000,
-            )
-            page.screenshot(path=ARTIFACTS / "demo-running.png", full_page=True)
-            page.wait_for_selector("#demo[data-run-state=finished]", timeout=180_000)
-            page.wait_for_function(
-                f"() => document.getElementById('stat-done').textContent === '{JOBS}'",
-                timeout=5_000,
-            )
-            page.screenshot(path=ARTIFACTS / "demo-finished.png", full_page=True)
-            summary = page.evaluate("window.doubleBoiler.summary()")
-            shown = {
-                name: page.inner_text(f"#stat-{name}")
-                for name in ("done", "queued", "running", "failed", "p50", "p90", "p99")
-            }
-            web_rows = page.locator("#web-table tr").count()
-            worker_rows = page.locator("#worker-table tr").count()
-            # The same grid coloured by the Celery child that ran each job.
-            page.check("input[name=colour][value=worker]")
-            page.wait_for_timeout(300)
-            page.screenshot(path=ARTIFACTS / "demo-by-worker.png", full_page=True)
+            yield page
         finally:
             browser.close()
+
+
+def start_run(page: Page, url: str, results: str = "feed", **fields: int) -> None:
+    """Open the demo at `url`, wait for a green /healthz, fill the run's form and start it."""
+    page.goto(url + "/")
+    page.wait_for_selector("#health.ok", timeout=15_000)
+    for name, value in fields.items():
+        page.fill(f"input[name={name}]", str(value))
+    page.select_option("select[name=results]", results)
+    page.click("#start")
+
+
+def test_demo_run_matches_the_server(dyno: Server) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    api_requests: Counter[str] = Counter()
+    with demo_page(problems) as page:
+
+        def count(request) -> None:
+            path = request.url.removeprefix(dyno.url)
+            if path.startswith("/api/jobs/batch"):
+                api_requests["create"] += 1
+            elif path.startswith("/api/jobs"):
+                api_requests["poll"] += 1
+
+        page.on("request", count)
+        page.on(
+            "response",
+            lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
+        )
+        start_run(
+            page, dyno.url, jobs=JOBS, batch=BATCH, parallel=12, io_wait_ms=30, cpu_iterations=2000
+        )
+        # Mid-run: some jobs are already done while others still wait.
+        page.wait_for_function(
+            "() => { const s = window.doubleBoiler.summary();"
+            " return s && s.counts.done > 40 && s.counts.queued > 40; }",
+            timeout=60_000,
+        )
+        page.screenshot(path=ARTIFACTS / "demo-running.png", full_page=True)
+        page.wait_for_selector("#demo[data-run-state=finished]", timeout=180_000)
+        page.wait_for_function(
+            f"() => document.getElementById('stat-done').textContent === '{JOBS}'",
+            timeout=5_000,
+        )
+        page.screenshot(path=ARTIFACTS / "demo-finished.png", full_page=True)
+        summary = page.evaluate("window.doubleBoiler.summary()")
+        shown = {
+            name: page.inner_text(f"#stat-{name}")
+            for name in ("done", "queued", "running", "failed", "p50", "p90", "p99")
+        }
+        web_rows = page.locator("#web-table tr").count()
+        worker_rows = page.locator("#worker-table tr").count()
+        # The schedule panel: the demo task with runs that finished, as the server says.
+        page.wait_for_selector("#schedule-table tr[data-task=demo] .tick.ok", timeout=30_000)
+        # Read together: the page renders the table right as it stores the answer.
+        schedule_page, demo_row = page.evaluate(
+            "() => [window.doubleBoiler.state.schedule,"
+            " document.querySelector('#schedule-table tr[data-task=demo]').innerText]"
+        )
+        # The same grid coloured by the Celery child that ran each job.
+        page.check("input[name=colour][value=worker]")
+        page.wait_for_timeout(300)
+        page.screenshot(path=ARTIFACTS / "demo-by-worker.png", full_page=True)
 
     assert problems == []
     ids = summary["ids"]
@@ -175,7 +206,57 @@ def test_demo_run_matches_the_server(dyno: Server) -> None:
             f"{math.floor(expected + 0.5)} ms" if expected < 10_000 else f"{expected / 1000:.1f} s"
         )
 
+    # The schedule the page shows is the server's: the demo task, its runs, who ran them.
+    with urllib.request.urlopen(f"{dyno.url}/api/schedule?runs=50", timeout=10) as response:
+        schedule = json.load(response)
+    demo = next(task for task in schedule["tasks"] if task["name"] == "demo")
+    shown_demo = next(task for task in schedule_page["tasks"] if task["name"] == "demo")
+    assert "every 5 s" in demo_row and "scheduling.demo" in demo_row
+    server_runs = {run["due_at"]: run for run in demo["last_runs"]}
+    for run in shown_demo["last_runs"]:
+        assert run["due_at"] in server_runs
+        if run["outcome"] == "ok":
+            assert server_runs[run["due_at"]]["run_by"] == run["run_by"]
+            assert run["due_at"][11:19] in demo_row or len(shown_demo["last_runs"]) > 4
+    due_times = [datetime.fromisoformat(run["due_at"]) for run in demo["last_runs"]]
+    assert len(due_times) == len(set(due_times)) >= 1  # one run per tick
+    assert all((a - b).total_seconds() % 5 == 0 for a, b in itertools.pairwise(due_times))
+
     # The server said how busy its workers were; batching kept the request count low.
     assert summary["inflightPeak"] >= 1
     assert api_requests["create"] == JOBS // BATCH
     assert api_requests["poll"] < JOBS
+
+
+def test_results_by_held_requests_one_gevent_worker_holds_a_hundred(dyno: Server) -> None:
+    """Results: a held request per job. Each job's result comes from GET /api/jobs/<id>?wait=25,
+    which the web worker holds open until the job finishes; the server's own counter
+    (X-Web-Inflight) must show one gevent worker holding 100 or more at once."""
+    problems: list[str] = []
+    holds: Counter[str] = Counter()
+    with demo_page(problems) as page:
+        page.on(
+            "response",
+            lambda r: holds.update(
+                [r.url.split("/api/")[0]] if "?wait=" in r.url and r.status == 200 else []
+            ),
+        )
+        start_run(
+            page,
+            dyno.url,
+            "hold",
+            jobs=JOBS,
+            batch=JOBS,
+            parallel=1,
+            io_wait_ms=30,
+            cpu_iterations=0,
+        )
+        page.wait_for_selector("#demo[data-run-state=finished]", timeout=180_000)
+        page.screenshot(path=ARTIFACTS / "demo-held-requests.png", full_page=True)
+        summary = page.evaluate("window.doubleBoiler.summary()")
+        peak_shown = int(page.inner_text("#stat-inflight-peak"))
+    assert problems == []
+    assert summary["counts"]["done"] == JOBS
+    assert summary["inflightPeak"] == peak_shown >= 100, summary
+    assert sum(holds.values()) >= JOBS  # every job's result came by a held request
+    assert len(holds) > 1  # spread over loopback names, past the 6 a host gets

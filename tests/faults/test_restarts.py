@@ -18,9 +18,22 @@ from tests.support.dyno import Dyno, processes
 pytestmark = pytest.mark.slow
 
 JOBS = int(os.environ.get("FAULT_JOBS", "500"))
+# Each cycle restarts the dyno three times: SIGTERM, SIGKILL, SIGTERM. More cycles
+# (with more jobs, so some still wait) look for rarer shutdown races.
+CYCLES = int(os.environ.get("FAULT_RESTART_CYCLES", "1"))
 # Jobs whose message died with a SIGKILLed dyno are sent again after this long
 # (60 s by default; shorter here to keep the test brisk).
-ENV = {"JOBS_REQUEUE_AFTER_SECONDS": "20"}
+# One client sends all the jobs here: let it use both children, as before the
+# per-client bound (the abuse suite covers that bound).
+# The backlog bounds (the abuse suite's subject) are opened up to the suite's job count.
+ENV = {
+    "JOBS_REQUEUE_AFTER_SECONDS": "20",
+    "JOBS_CLIENT_MAX_RUNNING": "2",
+    "JOBS_CLIENT_MAX_BACKLOG": str(max(1000, JOBS)),
+    "JOBS_MAX_BACKLOG": str(max(5000, JOBS)),
+    "JOBS_CLIENT_MAX_BACKLOG_SECONDS": "3600",
+    "JOBS_MAX_BACKLOG_SECONDS": "3600",
+}
 
 
 def kill_everything(dyno: Dyno) -> None:
@@ -50,7 +63,7 @@ def test_restarts_lose_no_job_and_complete_none_twice(tmp_path, figures):
     assert len(ids) == JOBS
 
     restarts, argument_hits = [], 0
-    for how in ("SIGTERM", "SIGKILL", "SIGTERM"):
+    for how in ("SIGTERM", "SIGKILL", "SIGTERM") * CYCLES:
         time.sleep(2.5)  # let some jobs run, some wait
         argument_hits += sum(dyno.secret in args for _, args in processes().values())
         before = counts(dyno, ids)
@@ -69,7 +82,8 @@ def test_restarts_lose_no_job_and_complete_none_twice(tmp_path, figures):
             f"{time.monotonic() - started:.1f} s"
         )
 
-    deadline = time.monotonic() + 180
+    # 250 ms each on two children, with room to spare
+    deadline = time.monotonic() + max(180, JOBS * 0.25)
     while time.monotonic() < deadline and counts(dyno, ids).get("done", 0) < JOBS:
         time.sleep(1)
     final = counts(dyno, ids)

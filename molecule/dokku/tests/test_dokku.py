@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.schedule import next_demo_run
+
 APP = "double-boiler"
 VHOST = "double-boiler.dokku.test"
-UNIT = f"dokku-{APP}.web.1.service"
 INSTANCE = "double-boiler-dokku-vm"
 
 SCENARIO_DIR = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).parents[1]))
@@ -55,9 +56,17 @@ def request(method: str, path: str, body: dict | None = None, host_header: str =
     return response.status, dict(response.getheaders()), data
 
 
+def unit_name(host, dyno: str = "web.1") -> str:
+    """The stand-in's unit for the dyno's current container: old and new containers run side
+    by side during a deploy, so units are named after the container (CONTAINER.<dyno>)."""
+    cid = host.file(f"/home/dokku/{APP}/CONTAINER.{dyno}").content_string.strip()
+    return f"dokku-{APP}.{dyno}.{cid[:12]}.service"
+
+
 def web_unit(host) -> dict[str, str]:
     out = host.check_output(
-        f"systemctl show {UNIT} -p MainPID,ExecMainStartTimestampMonotonic,NRestarts,ActiveState"
+        f"systemctl show {unit_name(host)} -p MainPID,ExecMainStartTimestampMonotonic,"
+        "NRestarts,ActiveState"
     )
     return dict(line.split("=", 1) for line in out.splitlines())
 
@@ -187,6 +196,22 @@ def test_jobs_submitted_over_http_complete():
     assert set(states.values()) == {"done"}, states
 
 
+def test_scheduled_ticks_happen_once_each_in_the_dyno(host):
+    """The demo task (every 60 s by default) gets its next tick from the web container's beat."""
+    assert healthy()["checks"]["scheduler"]["ok"] is True
+    tree = descendants(host, int(web_unit(host)["MainPID"]))
+    beats = {pid for pid, args, _ in tree if args.startswith("[celery beat]")}
+    assert len(beats) == 1, tree  # one-dyno mode: beat embedded in the dyno's Celery worker
+
+    def schedule() -> dict:
+        status, _, data = request("GET", "/api/schedule?runs=20")
+        assert status == 200, data
+        return data
+
+    run, _ = next_demo_run(schedule)
+    assert run["dispatched_by"]["pid"] in beats
+
+
 def test_database_url_is_the_linked_postgres_and_migrations_ran(host):
     config = json.loads(dokku(host, "config:export", "--format", "json", APP).stdout)
     dsn = dokku(host, "postgres:info", f"{APP}-db", "--dsn").stdout.strip()
@@ -227,7 +252,7 @@ def test_second_converge_changes_nothing_and_never_shows_the_secret(host):
 def test_secret_is_not_in_process_arguments_or_logs(host):
     key = secret(host)
     assert key not in host.check_output("ps -eo args")
-    assert key not in host.run(f"journalctl -u {UNIT} --no-pager").stdout
+    assert key not in host.run(f"journalctl -u {unit_name(host)} --no-pager").stdout
     assert key not in host.run("cat /var/log/nginx/*.log").stdout
     assert host.file(f"/home/dokku/{APP}/ENV").mode == 0o600
 
@@ -270,7 +295,9 @@ def test_failed_release_task_fails_the_deploy_and_the_old_release_keeps_serving(
         procfile.write_text(
             re.sub(
                 r"^release:.*$",
-                "release: python -c 'import sys; sys.exit(\"migration failed on purpose\")'",
+                # Still the contract's migrate step (dokku_app checks it), but one that fails:
+                # Django's CommandError "No installed app with label", exit 1.
+                "release: python app/manage.py migrate --noinput no_such_app",
                 procfile.read_text(),
                 flags=re.MULTILINE,
             )

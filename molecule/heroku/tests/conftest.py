@@ -57,14 +57,17 @@ def writes(run: list[dict[str, Any]]) -> list[str]:
 
 
 def run_converge(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 1500
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 1500,
+    playbook: str = "converge.yml",
 ) -> subprocess.CompletedProcess[str]:
-    """Run the scenario's converge playbook again, as molecule does, capturing everything."""
+    """Run a playbook of the scenario (its converge by default) as molecule does, capturing all."""
     ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
     base = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     base["ANSIBLE_ROLES_PATH"] = str(PROJECT / "roles")
     return subprocess.run(
-        ["ansible-playbook", "-i", f"{ephemeral}/inventory", str(SCENARIO / "converge.yml"), *args],
+        ["ansible-playbook", "-i", f"{ephemeral}/inventory", str(SCENARIO / playbook), *args],
         capture_output=True,
         text=True,
         env=env if env is not None else base,

@@ -20,6 +20,7 @@ from conftest import (
 )
 
 from tests.standins.heroku_api.client import StandInClient
+from tests.support.schedule import next_demo_run
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_app_exists_in_its_region_on_its_stack(app: dict) -> None:
     assert app["name"] == APP
     assert app["region"]["name"] == "us"
     assert app["stack"]["name"] == app["build_stack"]["name"] == "heroku-24"
-    assert app["web_url"].startswith("http://127.0.0.1:56")
+    assert app["web_url"].startswith("https://127.0.0.1:56")  # the router, over TLS
 
 
 def test_buildpack_is_python(api: StandInClient) -> None:
@@ -69,9 +70,28 @@ def test_addons_are_provisioned_and_attached(api: StandInClient, config: dict) -
 
 def test_config_vars(config: dict, secret: str) -> None:
     assert len(secret) >= 50
-    assert config["DJANGO_HTTPS_ONLY"] == "false"
-    assert config["ALLOWED_HOSTS"] == "127.0.0.1,localhost"
+    assert "DJANGO_HTTPS_ONLY" not in config  # the production default: HTTPS only
+    # every domain of the app (the stand-in's Heroku domain is web_url's host)
+    assert config["ALLOWED_HOSTS"] == "127.0.0.1"
     assert config["DOUBLE_BOILER_MODE"] == "one-dyno"
+    assert config["DOUBLE_BOILER_BROKER"] == "redis"
+    assert config["GUNICORN_WORKER_CLASS"] == "gevent"
+    # sized by heroku_connection_budget for essential-0 and mini (20 connections each)
+    assert (config["DATABASE_POOL_SIZE"], config["CELERY_BROKER_POOL_LIMIT"]) == ("4", "1")
+
+
+def test_app_features_follow_the_dyno_size(api: StandInClient) -> None:
+    features = {f["name"]: f["enabled"] for f in api.ok("GET", f"/apps/{APP}/features")}
+    assert features["runtime-dyno-metadata"] is True
+    assert features["preboot"] is False  # Basic dynos have no preboot
+
+
+def test_every_web_dyno_runs_the_current_release(api: StandInClient) -> None:
+    releases = api.ok(
+        "GET", f"/apps/{APP}/releases", headers={"Range": "version ..; order=desc, max=1"}
+    )
+    dynos = [d for d in api.ok("GET", f"/apps/{APP}/dynos") if d["type"] == "web"]
+    assert dynos and {d["release"]["version"] for d in dynos} == {releases[0]["version"]}
 
 
 def test_secret_was_set_once_and_never_rotated(api: StandInClient, secret: str) -> None:
@@ -201,6 +221,16 @@ def test_a_batch_of_jobs_completes(app: dict, web_dyno: dict) -> None:
     assert len(answer["jobs"]) == 40
     pool = {p.pid for p in descendants(web_dyno["pid"]) if "ForkPoolWorker" in p.args}
     assert {job["worker_pid"] for job in answer["jobs"]} <= pool
+
+
+def test_scheduled_ticks_happen_once_each_in_the_dyno(app: dict, web_dyno: dict) -> None:
+    """The demo task (every 60 s by default) gets its next tick from web.1's embedded beat."""
+    _, report = http_json(app["web_url"] + "healthz")
+    assert report["checks"]["scheduler"]["ok"] is True, report["checks"]["scheduler"]
+    beats = {p.pid for p in descendants(web_dyno["pid"]) if p.args.startswith("[celery beat]")}
+    assert len(beats) == 1  # one-dyno mode: beat embedded in the dyno's Celery worker
+    run, _ = next_demo_run(lambda: http_json(app["web_url"] + "api/schedule?runs=20")[1])
+    assert run["dispatched_by"] == {"dyno": "web.1", "pid": beats.pop()}
 
 
 def _stand_in_texts() -> dict[str, str]:

@@ -21,6 +21,7 @@ from conftest import (
     converge_runs,
     http_json,
     run_converge,
+    wait_for,
     writes,
 )
 
@@ -142,7 +143,9 @@ def test_failing_release_phase_fails_the_play_and_keeps_the_release(
     lines = procfile.read_text().splitlines()
     lines = [
         (
-            "release: echo 'the release phase fails on purpose' >&2; exit 1"
+            # still migrates, so the checkout keeps the contract app_contract checks
+            "release: python app/manage.py migrate --noinput"
+            " && echo 'the release phase fails on purpose' >&2 && exit 1"
             if line.startswith("release:")
             else line
         )
@@ -174,3 +177,45 @@ def test_the_real_source_deploys_again_and_the_whole_run_held_to_the_schema(
         [e for e in entries if e["violations"]], indent=1
     )[:3000]
     assert api.admin("GET", "health")["internal_errors"] == []
+
+
+def _services(api: StandInClient) -> set[str]:
+    return {a["addon_service"]["name"] for a in api.ok("GET", f"/apps/{APP}/addons")}
+
+
+def _healthz(web_url: str) -> int:
+    try:
+        return http_json(web_url + "healthz", timeout=15)[0]
+    except OSError:  # a dyno restarting on the release the add-on's removal made
+        return 0
+
+
+def _a_job_runs(api: StandInClient) -> None:
+    web_url = api.ok("GET", f"/apps/{APP}")["web_url"]
+    wait_for(lambda: _healthz(web_url), lambda status: status == 200, timeout=120, interval=2)
+    status, answer = http_json(web_url + "api/jobs", json.dumps({"io_wait_ms": 10}).encode())
+    assert status == 202, answer
+    done = wait_for(
+        lambda: http_json(f"{web_url}api/jobs/{answer['id']}")[1],
+        lambda job: job.get("status") == "done",
+        timeout=90,
+    )
+    assert done["status"] == "done"
+
+
+def test_switching_the_broker_to_the_database_removes_redis(api: StandInClient) -> None:
+    # issue 10 item 4: the Redis add-on is deleted and REDIS_URL no longer wins
+    run = run_converge("-e", "heroku_app_broker=database")
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    assert _services(api) == {"heroku-postgresql"}
+    config = api.ok("GET", f"/apps/{APP}/config-vars")
+    assert "REDIS_URL" not in config and config["DOUBLE_BOILER_BROKER"] == "database"
+    last = converge_runs(api.requests())[-1]
+    assert any(e["method"] == "DELETE" and "/addons/" in e["path"] for e in last)
+    _a_job_runs(api)
+    # and back, so the later checks see the scenario's own setup
+    back = run_converge()
+    assert back.returncode == 0, (back.stdout + back.stderr)[-4000:]
+    assert _services(api) == {"heroku-postgresql", "heroku-redis"}
+    assert api.ok("GET", f"/apps/{APP}/config-vars")["DOUBLE_BOILER_BROKER"] == "redis"
+    _a_job_runs(api)

@@ -79,6 +79,32 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--python", help="interpreter to build with (default: found by version)")
         p.add_argument("--rate-limit", type=int, default=4500, help="API tokens per hour")
+        p.add_argument(
+            "--web-url-scheme",
+            choices=("http", "https"),
+            default="http",
+            help="web_url on the router's HTTPS listener (test CA: <state>/router/ca.pem, "
+            "with the system CAs: <state>/router/ca-bundle.pem) or its plain HTTP one",
+        )
+        p.add_argument(
+            "--router-timeout",
+            type=float,
+            default=30.0,
+            help="seconds a dyno has to start answering (Heroku: 30, error H12)",
+        )
+        p.add_argument(
+            "--preboot-delay",
+            type=float,
+            default=180.0,
+            help="preboot: seconds from a rollout's start to the traffic switch (Heroku: ~180)",
+        )
+        p.add_argument(
+            "--team",
+            action="append",
+            dest="teams",
+            help="a team the account belongs to, for POST /teams/apps (repeatable; "
+            "default: double-boiler-team)",
+        )
         p.add_argument("--fail-builds", type=int, default=0, help="fail the next N builds")
         p.add_argument(
             "--fail-releases", type=int, default=0, help="fail the next N release phases"
@@ -151,6 +177,10 @@ def serve(args: argparse.Namespace) -> int:
         boot_timeout=args.boot_timeout,
         pip_cache=args.pip_cache,
         python=args.python,
+        teams=tuple(args.teams or ["double-boiler-team"]),
+        web_url_scheme=args.web_url_scheme,
+        router_timeout=args.router_timeout,
+        preboot_delay=args.preboot_delay,
     )
     try:
         httpd = Server(("127.0.0.1", args.port), None)  # type: ignore[arg-type]
@@ -183,6 +213,8 @@ def serve(args: argparse.Namespace) -> int:
                 "postgres_port": args.postgres_port,
                 "redis_port": args.redis_port,
                 "dyno_ports": [args.dyno_ports.start, args.dyno_ports.stop - 1],
+                "router_ca": str(state / "router" / "ca.pem"),
+                "router_ca_bundle": str(state / "router" / "ca-bundle.pem"),
             }
         )
     )

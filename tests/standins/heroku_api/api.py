@@ -7,11 +7,13 @@ Heroku's status code and error id.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 from . import model
+from .backing import BackingError
 from .model import App
 from .platform import Platform, PlatformError
 
@@ -121,6 +123,13 @@ def app_create(platform: Platform, params: dict[str, str], body: Any) -> tuple[i
             stack=stack["name"],
             build_stack=stack["name"],
             web_port=platform.allocate_port(),
+            tls_port=platform.allocate_port(),
+            web_url_scheme=platform.options.web_url_scheme,
+        )
+        app.domains.append(
+            model.Domain(
+                id=model.new_id(), hostname=app.default_hostname, kind="heroku", cname=None
+            )
         )
         platform.apps[app.id] = app
         for description in ("Initial release", "Enable Logplex"):
@@ -136,6 +145,7 @@ def app_create(platform: Platform, params: dict[str, str], body: Any) -> tuple[i
             app.releases.append(release)
             app.current_release_id = release.id
         app.released_at = model.now()
+    platform.router.add(app)
     platform.log(app, "heroku", f"app {name} created")
     return 201, model.app_json(app)
 
@@ -181,10 +191,12 @@ def app_delete(platform: Platform, params: dict[str, str], body: Any) -> tuple[i
 
 
 def _teardown(platform: Platform, app: App) -> None:
+    platform.router.remove(app)
     platform.stop_dynos(app)
     for addon in list(app.addons):
         platform.destroy_addon(app, addon)
     platform.release_port(app.web_port)
+    platform.release_port(app.tls_port)
 
 
 # -- config vars ------------------------------------------------------------
@@ -316,6 +328,11 @@ def addon_update(platform: Platform, params: dict[str, str], body: Any) -> tuple
     service, plan = _plan(body["plan"])
     if service != addon.service:
         raise _invalid(f"Cannot change {addon.service} to a plan of {service}.")
+    if plan != addon.plan:
+        try:
+            platform.change_plan(addon, plan)
+        except BackingError as exc:
+            raise PlatformError(503, "service_unavailable", f"stand-in: {exc}") from exc
     with platform.lock:
         addon.plan = plan
         addon.updated_at = model.now()
@@ -467,10 +484,6 @@ def _apply_updates(platform: Platform, app: App, updates: list[dict[str, Any]]) 
                 raise _invalid(
                     f"Cannot update to more than 1 {display} size dynos per process type."
                 )
-            if entry.type == "web" and quantity > 1:
-                raise _invalid(
-                    "stand-in: web runs at most 1 dyno (there is no router to balance several)."
-                )
             staged.append((entry, quantity, size))
         for entry, quantity, size in staged:
             if (quantity, size) != (entry.quantity, entry.size):
@@ -517,3 +530,300 @@ def formation_batch(platform: Platform, params: dict[str, str], body: Any) -> tu
 def formation_update(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
     app = platform.find_app(params["app"])
     return 200, _apply_updates(platform, app, [{**body, "type": params["formation"]}])[0]
+
+
+# -- dynos --------------------------------------------------------------------
+
+
+@route("GET /apps/{app}/dynos")
+def dyno_list(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    return 200, platform.app_dynos_json(platform.find_app(params["app"]))
+
+
+@route("GET /apps/{app}/dynos/{dyno}")
+def dyno_info(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    for dyno in platform.app_dynos_json(app):
+        if params["dyno"] in (dyno["id"], dyno["name"]):
+            return 200, dyno
+    raise _not_found("Couldn't find that dyno.")
+
+
+@route("DELETE /apps/{app}/dynos")
+def dyno_restart_all(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    platform.enqueue(app, lambda: platform.restart_dynos(app))
+    return 202, {}
+
+
+@route("DELETE /apps/{app}/dynos/{dyno}")
+def dyno_restart(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    names = {
+        d["name"] for d in platform.app_dynos_json(app) if params["dyno"] in (d["id"], d["name"])
+    }
+    if not names:
+        raise _not_found("Couldn't find that dyno.")
+
+    def restart() -> None:
+        platform.stop_dynos(app, names)
+        platform.apply_formation(app)
+
+    platform.enqueue(app, restart)
+    return 202, {}
+
+
+# -- add-on attachments ---------------------------------------------------------
+
+
+def _attachments(platform: Platform, app: App | None = None) -> list[dict[str, Any]]:
+    apps = [app] if app else list(platform.apps.values())
+    with platform.lock:
+        return [model.attachment_json(a, addon) for a in apps for addon in a.addons]
+
+
+@route("GET /addon-attachments")
+def attachment_list(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    return 200, _attachments(platform)
+
+
+@route("GET /apps/{app}/addon-attachments")
+def attachment_list_app(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    return 200, _attachments(platform, platform.find_app(params["app"]))
+
+
+@route("GET /addons/{add_on}/addon-attachments")
+def attachment_list_addon(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app, addon = _find_addon(platform, params["add_on"], None)
+    with platform.lock:
+        return 200, [model.attachment_json(app, addon)]
+
+
+def _find_attachment(platform: Platform, identity: str, app: App | None) -> dict[str, Any]:
+    for attachment in _attachments(platform, app):
+        if identity in (attachment["id"], attachment["name"]):
+            return attachment
+    raise _not_found("Couldn't find that add-on attachment.")
+
+
+@route("GET /addon-attachments/{add_on_attachment}")
+def attachment_info(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    return 200, _find_attachment(platform, params["add_on_attachment"], None)
+
+
+@route("GET /apps/{app}/addon-attachments/{add_on_attachment}")
+def attachment_info_app(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    return 200, _find_attachment(platform, params["add_on_attachment"], app)
+
+
+# -- collaborators and pipelines (read by `heroku apps:info`) ------------------
+
+
+@route("GET /apps/{app}/collaborators")
+def collaborator_list(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    return 200, [model.collaborator_json(platform.find_app(params["app"]))]
+
+
+@route("GET /apps/{app}/pipeline-couplings")
+def pipeline_coupling_app(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    platform.find_app(params["app"])
+    raise _not_found("Couldn't find that pipeline coupling.")  # no app is in a pipeline
+
+
+# -- domains and ACM --------------------------------------------------------------
+
+HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
+
+
+def _find_domain(app: App, identity: str) -> model.Domain:
+    for domain in app.domains:
+        if identity in (domain.id, domain.hostname):
+            return domain
+    raise _not_found("Couldn't find that domain.")
+
+
+@route("GET /apps/{app}/domains")
+def domain_list(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    with platform.lock:
+        return 200, [model.domain_json(app, d) for d in app.domains]
+
+
+@route("GET /apps/{app}/domains/{domain}")
+def domain_info(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    with platform.lock:
+        return 200, model.domain_json(app, _find_domain(app, params["domain"]))
+
+
+@route("POST /apps/{app}/domains")
+def domain_create(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    hostname = body["hostname"].strip().lower()
+    if not HOSTNAME_RE.match(hostname):
+        raise _invalid(f"{body['hostname']!r} is not a valid hostname.")
+    if hostname.endswith((".herokuapp.com", ".herokudns.com")):
+        raise _invalid(f"{hostname} is a Heroku domain; add a domain you own.")
+    if body.get("sni_endpoint"):
+        raise _not_found("Couldn't find that SNI endpoint.")
+    with platform.lock:
+        for other in platform.apps.values():
+            if any(d.hostname == hostname for d in other.domains):
+                raise _invalid(f"{hostname} is currently in use by another app.")
+        domain = model.Domain(
+            id=model.new_id(),
+            hostname=hostname,
+            kind="custom",
+            cname=f"{secrets.token_hex(6)}-{secrets.token_hex(8)}.herokudns.com",
+        )
+        app.domains.append(domain)
+        return 201, model.domain_json(app, domain)
+
+
+@route("PATCH /apps/{app}/domains/{domain}")
+def domain_update(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    with platform.lock:
+        domain = _find_domain(app, params["domain"])
+        if body.get("sni_endpoint"):
+            raise _not_found("Couldn't find that SNI endpoint.")
+        return 200, model.domain_json(app, domain)
+
+
+@route("DELETE /apps/{app}/domains/{domain}")
+def domain_delete(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    with platform.lock:
+        domain = _find_domain(app, params["domain"])
+        if domain.kind == "heroku":
+            raise _invalid("The app's Heroku domain cannot be removed.")
+        app.domains.remove(domain)
+        return 200, model.domain_json(app, domain)
+
+
+def _acm_allowed(app: App) -> None:
+    # ACM needs paid dynos: https://devcenter.heroku.com/articles/automated-certificate-management
+    if any(f.size == "eco" for f in app.formation.values()):
+        raise _invalid("Automated Certificate Management is not available for apps on Eco dynos.")
+
+
+@route("POST /apps/{app}/acm")
+def acm_enable(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    with platform.lock:
+        _acm_allowed(app)
+        app.acm = True
+        app.updated_at = model.now()
+        return 200, model.app_json(app)
+
+
+@route("PATCH /apps/{app}/acm")
+def acm_refresh(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    with platform.lock:
+        if not app.acm:
+            raise _invalid("Automated Certificate Management is not enabled for this app.")
+        return 200, model.app_json(app)
+
+
+@route("DELETE /apps/{app}/acm")
+def acm_disable(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    with platform.lock:
+        app.acm = False
+        app.updated_at = model.now()
+        return 200, model.app_json(app)
+
+
+# -- app features -----------------------------------------------------------------
+
+
+def _feature_name(identity: str) -> str:
+    for name in model.APP_FEATURES:
+        if identity in (name, model.stable_id("feature:" + name)):
+            return name
+    raise _not_found("Couldn't find that feature.")
+
+
+@route("GET /apps/{app}/features")
+def feature_list(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    with platform.lock:
+        return 200, [model.feature_json(app, name) for name in model.APP_FEATURES]
+
+
+@route("GET /apps/{app}/features/{app_feature}")
+def feature_info(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    with platform.lock:
+        return 200, model.feature_json(app, _feature_name(params["app_feature"]))
+
+
+@route("PATCH /apps/{app}/features/{app_feature}")
+def feature_update(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["app"])
+    name = _feature_name(params["app_feature"])
+    with platform.lock:
+        if app.features.get(name, False) != body["enabled"]:
+            app.features[name] = body["enabled"]
+            app.feature_times[name] = model.now()
+        return 200, model.feature_json(app, name)
+
+
+# -- team apps ----------------------------------------------------------------------
+
+
+def _team(platform: Platform, name: str) -> str:
+    if name not in platform.options.teams:
+        raise _not_found("Couldn't find that team.")
+    return name
+
+
+@route("POST /teams/apps")
+def team_app_create(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    body = body or {}
+    if body.get("space"):
+        raise _invalid("stand-in: Private Spaces are not supported.")
+    team = None if body.get("personal") else body.get("team")
+    if team:
+        _team(platform, team)
+    fields = {k: body[k] for k in ("name", "region", "stack") if body.get(k)}
+    _, rendered = app_create(platform, params, fields)
+    app = platform.find_app(rendered["id"])
+    with platform.lock:
+        app.team = team
+        app.locked = bool(body.get("locked")) and team is not None
+    return 201, model.team_app_json(app)
+
+
+@route("GET /teams/apps/{team_app}")
+def team_app_info(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    return 200, model.team_app_json(platform.find_app(params["team_app"]))
+
+
+@route("GET /teams/{team}/apps")
+def team_app_list(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    team = _team(platform, params["team"])
+    with platform.lock:
+        return 200, [model.team_app_json(a) for a in platform.apps.values() if a.team == team]
+
+
+@route("PATCH /teams/apps/{team_app}")
+def team_app_update(platform: Platform, params: dict[str, str], body: Any) -> tuple[int, Any]:
+    app = platform.find_app(params["team_app"])
+    with platform.lock:
+        if "locked" in body:
+            if app.team is None:
+                raise _invalid("Only team apps can be locked.")
+            app.locked = body["locked"]
+        elif "owner" in body:
+            owner = body["owner"]
+            if owner in (model.ACCOUNT["email"], model.ACCOUNT["id"]):
+                app.team, app.locked = None, False
+            else:
+                app.team = _team(platform, owner)
+        app.updated_at = model.now()
+        return 200, model.team_app_json(app)

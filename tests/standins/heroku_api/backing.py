@@ -293,7 +293,7 @@ class Postgres:
         if done.returncode != 0:
             raise BackingError(f"psql failed: {done.stderr.strip()[-400:]}")
 
-    def create_database(self, slug: str) -> PgDatabase:
+    def create_database(self, slug: str, connection_limit: int) -> PgDatabase:
         self.ensure_started()
         db = PgDatabase(
             name="d" + secrets.token_hex(7),
@@ -302,11 +302,17 @@ class Postgres:
         )
         # Identifiers and the password are hex we generated: nothing to quote.
         self._psql(
-            f"CREATE ROLE {db.user} LOGIN PASSWORD '{db.password}';\n"
+            # The plan's connection limit, on the add-on's own role: past it PostgreSQL
+            # answers `FATAL: too many connections for role "<user>"`.
+            f"CREATE ROLE {db.user} LOGIN CONNECTION LIMIT {int(connection_limit)} "
+            f"PASSWORD '{db.password}';\n"
             f"CREATE DATABASE {db.name} OWNER {db.user};\n"
             f"COMMENT ON DATABASE {db.name} IS 'stand-in add-on {slug}';\n"
         )
         return db
+
+    def set_connection_limit(self, db: PgDatabase, limit: int) -> None:
+        self._psql(f"ALTER ROLE {db.user} CONNECTION LIMIT {int(limit)};\n")
 
     def drop_database(self, db: PgDatabase) -> None:
         if not self._started:
@@ -329,9 +335,17 @@ class Postgres:
 
 
 class Redis:
-    def __init__(self, root: Path, port: int):
+    """One redis-server per add-on, its plan's connection limit as ``maxclients``.
+
+    Redis has no per-user connection limit (ACL users cannot be capped), so a
+    limit per add-on needs a server per add-on, as Heroku gives each add-on its
+    own instance. Past the limit Redis answers ``ERR max number of clients reached``.
+    """
+
+    def __init__(self, root: Path, port: int, maxclients: int = 10000):
         self.root = root
         self.port = port
+        self.maxclients = maxclients
         self.password = secrets.token_hex(32)
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
@@ -359,6 +373,7 @@ class Redis:
                 f"tls-key-file {key}\ntls-ca-cert-file {crt}\ntls-auth-clients no\n"
                 f'dir {self.root}\nsave ""\nappendonly no\nrequirepass {self.password}\n'
                 f"logfile {self.root / 'redis.log'}\nprotected-mode yes\n"
+                f"maxclients {int(self.maxclients)}\n"
             )
             conf.chmod(0o600)
             self._proc = subprocess.Popen(
@@ -375,6 +390,21 @@ class Redis:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc and self._proc.poll() is None else None
+
+    def set_maxclients(self, limit: int) -> None:
+        """A plan change: CONFIG SET maxclients (the password via REDISCLI_AUTH, not argv)."""
+        cli = shutil.which("redis-cli")
+        if not cli:
+            raise BackingError("redis-cli not found (Debian package redis-tools)")
+        done = subprocess.run(
+            [cli, "--tls", "--insecure", "-h", "127.0.0.1", "-p", str(self.port),
+             "CONFIG", "SET", "maxclients", str(int(limit))],
+            env={"PATH": "/usr/bin:/bin", "REDISCLI_AUTH": self.password},
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0 or "OK" not in done.stdout:
+            raise BackingError(f"redis-cli CONFIG SET failed: {done.stdout}{done.stderr}")
+        self.maxclients = limit
 
     def url(self) -> str:
         return f"rediss://:{self.password}@127.0.0.1:{self.port}"

@@ -20,6 +20,10 @@ from tests.standins.heroku_api.client import StandInClient, StandInProcess
 from tests.standins.heroku_api.schema import HyperSchema, load_schema, schema_path
 
 TOKEN = "standin-test-token-" + uuid.uuid4().hex
+# Heroku's figures are 30 s (H12) and about 3 minutes (preboot's switch): the tests
+# use short ones so that both are seen in seconds (test_router.py).
+ROUTER_TIMEOUT = 4.0
+PREBOOT_DELAY = 3.0
 
 
 def _require_schema() -> Path:
@@ -83,6 +87,10 @@ def standin_process() -> Iterator[StandInProcess]:
         "4",
         "--boot-timeout",
         "8",
+        "--router-timeout",
+        str(ROUTER_TIMEOUT),
+        "--preboot-delay",
+        str(PREBOOT_DELAY),
     )
     try:
         client = proc.start()

@@ -68,6 +68,22 @@ ADDON_SERVICES = {
         "name_prefix": "redis",
     },
 }
+# Connections each plan allows. Heroku Postgres: essential-0/1 20, essential-2 40,
+# standard-0 and premium-0 120, standard-2 400
+# (https://devcenter.heroku.com/articles/heroku-postgres-plans). Heroku Key-Value
+# Store (Redis): mini 20 (hobby-dev's successor), premium-0 40, premium-1 80
+# (https://devcenter.heroku.com/articles/heroku-redis-technical-characterization).
+CONNECTION_LIMITS = {
+    ("heroku-postgresql", "essential-0"): 20,
+    ("heroku-postgresql", "essential-1"): 20,
+    ("heroku-postgresql", "essential-2"): 40,
+    ("heroku-postgresql", "standard-0"): 120,
+    ("heroku-postgresql", "standard-2"): 400,
+    ("heroku-postgresql", "premium-0"): 120,
+    ("heroku-redis", "mini"): 20,
+    ("heroku-redis", "premium-0"): 40,
+    ("heroku-redis", "premium-1"): 80,
+}
 _NAME_WORDS = ["curved", "shallow", "rigid", "opaque", "amorphous", "spherical", "cubed"]
 _COLORS = ["AMBER", "BLUE", "COBALT", "CRIMSON", "GOLD", "GRAY", "GREEN", "IVORY"]
 _IDS: dict[str, str] = {}
@@ -204,10 +220,45 @@ class Addon:
     backing: Any = None
     attached: bool = False
     message: str | None = None
+    attachment_id: str = field(default_factory=new_id)
 
     @property
     def config_var(self) -> str:
         return f"{self.attachment}_URL"
+
+
+# App features the stand-in knows (GET /apps/{app}/features lists them all), with
+# Heroku's doc pages. Effects: preboot changes how web dynos roll (platform.py);
+# runtime-dyno-metadata adds HEROKU_APP_ID, HEROKU_RELEASE_VERSION... to dynos.
+APP_FEATURES = {
+    "preboot": (
+        "Preboot",
+        "Provide seamless web dyno deploys by starting new dynos and switching traffic "
+        "to them before the old ones stop.",
+        "https://devcenter.heroku.com/articles/preboot",
+    ),
+    "runtime-dyno-metadata": (
+        "Runtime Dyno Metadata",
+        "Provide the app's id, name and release details to its dynos as config vars.",
+        "https://devcenter.heroku.com/articles/dyno-metadata",
+    ),
+    "http-disable-keepalive-to-dyno": (
+        "Disable keepalives to dynos",
+        "Send each request to a dyno on a new connection (Router 2.0).",
+        "https://devcenter.heroku.com/articles/heroku-labs-disabling-keepalives-to-dyno-for-router-2-0",
+    ),
+}
+
+
+@dataclass
+class Domain:
+    id: str
+    hostname: str
+    kind: str  # heroku | custom
+    cname: str | None
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+    sni_endpoint: str | None = None
 
 
 @dataclass
@@ -217,7 +268,9 @@ class App:
     region: str
     stack: str
     build_stack: str
-    web_port: int
+    web_port: int  # the router's plain HTTP listener (Heroku's port 80)
+    tls_port: int = 0  # the router's HTTPS listener (443)
+    web_url_scheme: str = "http"
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
     released_at: str | None = None
@@ -230,10 +283,23 @@ class App:
     formation: dict[str, Formation] = field(default_factory=dict)
     slugs: dict[str, Slug] = field(default_factory=dict)
     current_release_id: str | None = None
+    team: str | None = None
+    locked: bool = False
+    acm: bool = False
+    features: dict[str, bool] = field(default_factory=dict)
+    feature_times: dict[str, str] = field(default_factory=dict)
+    domains: list[Domain] = field(default_factory=list)
 
     @property
     def web_url(self) -> str:
+        if self.web_url_scheme == "https":
+            return f"https://127.0.0.1:{self.tls_port}/"
         return f"http://127.0.0.1:{self.web_port}/"
+
+    @property
+    def default_hostname(self) -> str:
+        """The app's Heroku domain (kind "heroku"): the web_url's host."""
+        return "127.0.0.1"
 
     def current_release(self) -> Release | None:
         return next((r for r in self.releases if r.id == self.current_release_id), None)
@@ -277,8 +343,9 @@ def app_json(app: App) -> dict[str, Any]:
     build_stack = stack_json(app.build_stack)
     region = region_json(app.region)
     assert stack and build_stack and region
+    team = team_ref(app.team)
     return {
-        "acm": False,
+        "acm": app.acm,
         "archived_at": None,
         "buildpack_provided_description": "Python" if app.current_slug() else None,
         "build_stack": {"id": build_stack["id"], "name": build_stack["name"]},
@@ -290,8 +357,8 @@ def app_json(app: App) -> dict[str, Any]:
         "maintenance": app.maintenance,
         "name": app.name,
         "owner": dict(ACCOUNT),
-        "organization": None,
-        "team": None,
+        "organization": team,
+        "team": team,
         "region": {"id": region["id"], "name": region["name"]},
         "released_at": app.released_at,
         "repo_size": None,
@@ -386,3 +453,86 @@ def addon_json(app: App, addon: Addon) -> dict[str, Any]:
 
 def buildpacks_json(app: App) -> list[dict[str, Any]]:
     return [{"buildpack": dict(bp), "ordinal": i} for i, bp in enumerate(app.buildpacks)]
+
+
+def team_ref(name: str | None) -> dict[str, str] | None:
+    return {"id": stable_id("team:" + name), "name": name} if name else None
+
+
+def team_app_json(app: App) -> dict[str, Any]:
+    """The team-app rendering (POST /teams/apps and friends): the app plus team fields."""
+    rendered = app_json(app)
+    for gone in ("acm", "generation", "organization"):
+        rendered.pop(gone, None)
+    rendered["team"] = {"name": app.team} if app.team else None
+    rendered["joined"] = False
+    rendered["locked"] = app.locked
+    rendered["internal_routing"] = None
+    return rendered
+
+
+def feature_json(app: App, name: str) -> dict[str, Any]:
+    display, description, doc_url = APP_FEATURES[name]
+    stamp = app.feature_times.get(name, app.created_at)
+    return {
+        "created_at": app.created_at,
+        "description": description,
+        "doc_url": doc_url,
+        "enabled": app.features.get(name, False),
+        "id": stable_id("feature:" + name),
+        "name": name,
+        "state": "public" if name != "http-disable-keepalive-to-dyno" else "beta",
+        "updated_at": stamp,
+        "display_name": display,
+        "feedback_email": "feedback@heroku.com",
+    }
+
+
+def domain_json(app: App, domain: Domain) -> dict[str, Any]:
+    custom = domain.kind == "custom"
+    return {
+        # Basic ACM issues certificates for custom domains only
+        # (https://devcenter.heroku.com/articles/automated-certificate-management).
+        "acm_status": ("cert issued" if app.acm else None) if custom else None,
+        "acm_status_reason": None,
+        "app": {"name": app.name, "id": app.id},
+        "cname": domain.cname,
+        "created_at": domain.created_at,
+        "hostname": domain.hostname,
+        "id": domain.id,
+        "kind": domain.kind,
+        "updated_at": domain.updated_at,
+        "status": "succeeded",
+        "sni_endpoint": None,
+    }
+
+
+def attachment_json(app: App, addon: Addon) -> dict[str, Any]:
+    return {
+        "addon": {
+            "id": addon.id,
+            "name": addon.name,
+            "app": {"id": app.id, "name": app.name},
+        },
+        "app": {"id": app.id, "name": app.name},
+        "created_at": addon.created_at,
+        "id": addon.attachment_id,
+        "name": addon.attachment,
+        "namespace": None,
+        "updated_at": addon.updated_at,
+        "web_url": f"https://data.heroku.com/datastores/{addon.id}",
+        "log_input_url": None,
+    }
+
+
+def collaborator_json(app: App) -> dict[str, Any]:
+    """The one account owns every app (apps:info lists collaborators)."""
+    return {
+        "app": {"name": app.name, "id": app.id},
+        "created_at": app.created_at,
+        "id": stable_id("collaborator:" + app.id),
+        "permissions": [],
+        "role": "owner",
+        "updated_at": app.created_at,
+        "user": {"email": ACCOUNT["email"], "federated": False, "id": ACCOUNT["id"]},
+    }

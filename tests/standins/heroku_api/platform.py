@@ -46,6 +46,7 @@ from . import model
 from .backing import BackingError, Postgres, Redis, port_in_use
 from .faults import Faults
 from .model import Addon, App, Build, Formation, Release, Slug
+from .router import Router
 from .streams import Stream
 
 INDENT = "       "
@@ -81,6 +82,14 @@ class Options:
     pip_cache: Path | None = None
     python: str | None = None  # interpreter to build with, else found by version
     default_python: str = "3.13"  # what the buildpack picks when the app names none
+    teams: tuple[str, ...] = ("double-boiler-team",)  # teams the one account belongs to
+    web_url_scheme: str = "http"  # "https": web_url is the router's TLS listener
+    router_timeout: float = (
+        30.0  # Heroku's H12: https://devcenter.heroku.com/articles/request-timeout
+    )
+    # Preboot switches traffic "approximately 3 minutes after the deploy completes"
+    # (https://devcenter.heroku.com/articles/preboot), once the new dynos are up.
+    preboot_delay: float = 180.0
 
 
 @dataclass
@@ -91,9 +100,16 @@ class Dyno:
     port: int
     release_id: str
     proc: subprocess.Popen[bytes]
+    command: str = ""
+    size: str = model.DEFAULT_DYNO_SIZE
+    id: str = field(default_factory=model.new_id)
+    created_at: str = field(default_factory=model.now)
     started: float = field(default_factory=time.monotonic)
     state: str = "starting"
     stopping: bool = False
+    # Gets traffic once up; with preboot, only from the switch on.
+    held: bool = False
+    retiring: bool = False  # an old dyno of a preboot rollout: runs, not in `ps`
 
     @property
     def pgid(self) -> int:
@@ -129,8 +145,10 @@ class Platform:
         state = options.state_dir
         for sub in ("blobs", "slugs", "streams", "logs"):
             (state / sub).mkdir(parents=True, exist_ok=True)
+        self.retiring: dict[str, list[Dyno]] = {}  # preboot: old web dynos until they stop
+        self.router = Router(self, state, options.router_timeout)
         self.postgres = Postgres(state / "postgresql", options.postgres_port)
-        self.redis = Redis(state / "redis", options.redis_port)
+        self.redis_servers: dict[str, Redis] = {}  # add-on id -> its own redis-server
         self._monitor = threading.Thread(
             target=self._monitor_loop, name="dyno-monitor", daemon=True
         )
@@ -254,7 +272,9 @@ class Platform:
         stream = release.stream
         assert stream is not None
         port = self.allocate_port()
-        env = self.dyno_env(app, release.config, slug, f"release.{release.version}", port, "basic")
+        env = self.dyno_env(
+            app, release.config, slug, f"release.{release.version}", port, "basic", release=release
+        )
         self.log(
             app, "heroku", f"release.{release.version}: Starting process with command `{command}`"
         )
@@ -315,9 +335,32 @@ class Platform:
 
     # -- dynos --------------------------------------------------------------
     def dyno_env(
-        self, app: App, config: dict[str, str], slug: Slug, dyno: str, port: int, size: str
+        self,
+        app: App,
+        config: dict[str, str],
+        slug: Slug,
+        dyno: str,
+        port: int,
+        size: str,
+        *,
+        release: Release | None = None,
+        dyno_id: str | None = None,
     ) -> dict[str, str]:
         env = dict(config)
+        if release is not None and app.features.get("runtime-dyno-metadata"):
+            # https://devcenter.heroku.com/articles/dyno-metadata
+            version = release.description.removeprefix("Deploy ")
+            env.update(
+                {
+                    "HEROKU_APP_ID": app.id,
+                    "HEROKU_APP_NAME": app.name,
+                    "HEROKU_DYNO_ID": dyno_id or "",
+                    "HEROKU_RELEASE_CREATED_AT": release.created_at,
+                    "HEROKU_RELEASE_VERSION": f"v{release.version}",
+                    "HEROKU_SLUG_COMMIT": version if version != release.description else "",
+                    "HEROKU_SLUG_DESCRIPTION": release.description,
+                }
+            )
         # What the slug's .profile.d (Python buildpack) and the dyno manager add.
         env["PATH"] = f"{slug.path}/.heroku/python/bin:" + config.get("PATH", BASE_PATH)
         env.update(
@@ -335,14 +378,110 @@ class Platform:
         env.setdefault("BIND_HOST", "127.0.0.1")
         return env
 
+    def _preboot_possible(self, app: App) -> bool:
+        """Preboot is for standard and performance web dynos only (devcenter: preboot)."""
+        web = app.formation.get("web")
+        return bool(
+            app.features.get("preboot")
+            and web
+            and web.quantity
+            and web.size not in ("eco", "basic")
+        )
+
+    def _prebooting(self, app: App) -> bool:
+        with self.lock:
+            return bool(self.retiring.get(app.id))
+
     def restart_dynos(self, app: App) -> None:
-        self.stop_dynos(app)
+        """Roll the dynos onto the current release.
+
+        Without preboot Heroku stops the old dynos, then starts the new ones (requests
+        wait in the router meanwhile). With preboot the new web dynos start first; the
+        router switches to them once they are up and the preboot delay has passed,
+        and only then do the old ones get SIGTERM.
+        """
+        with self.lock:
+            running = self.dynos.get(app.id, {})
+            old_web = [d for d in running.values() if d.type == "web" and not d.stopping]
+            preboot = self._preboot_possible(app) and bool(old_web)
+            if preboot:
+                for dyno in old_web:
+                    running.pop(dyno.name)
+                    dyno.retiring = True
+                self.retiring[app.id] = old_web
+        if app.features.get("preboot") and not preboot and old_web:
+            self.log(app, "heroku", "preboot: not available for Eco or Basic dynos; restarting")
+        if not preboot:
+            self.stop_dynos(app)
+            self.apply_formation(app)
+            return
+        self.log(app, "heroku", "preboot: starting new web dynos before stopping the old ones")
+        self.stop_dynos(app, {n for n, d in running.items() if d.type != "web"})
         self.apply_formation(app)
+        began = time.monotonic()
+        deadline = began + self.options.preboot_delay + self.options.boot_timeout + 5
+        while time.monotonic() < deadline and not self._stop.is_set():
+            with self.lock:
+                new_web = [d for d in self.dynos.get(app.id, {}).values() if d.type == "web"]
+                booted = new_web and all(d.state == "up" for d in new_web)
+            if booted and time.monotonic() - began >= self.options.preboot_delay:
+                break
+            time.sleep(0.2)
+        with self.lock:
+            for dyno in self.dynos.get(app.id, {}).values():
+                dyno.held = False  # the switch: new dynos get the traffic...
+            old = self.retiring.get(app.id, [])
+            for dyno in old:
+                dyno.stopping = True  # ...and the old ones none
+        self.log(app, "heroku", "preboot: traffic switched to the new web dynos")
+        self._terminate(app, old)
+        with self.lock:
+            self.retiring.pop(app.id, None)
+
+    def route_target(self, app: App) -> Dyno | None:
+        """A web dyno for the router: up, not stopping, of the rollout that has traffic."""
+        with self.lock:
+            candidates = [
+                d
+                for d in list(self.dynos.get(app.id, {}).values()) + self.retiring.get(app.id, [])
+                if d.type == "web" and d.state == "up" and not d.stopping and not d.held
+            ]
+            if not candidates:
+                return None
+            self._round_robin = (getattr(self, "_round_robin", 0) + 1) % len(candidates)
+            return candidates[self._round_robin]
+
+    def web_quantity(self, app: App) -> int:
+        with self.lock:
+            web = app.formation.get("web")
+            return web.quantity if web else 0
+
+    def serves_host(self, app: App, host: str) -> bool:
+        """The router's Host check: the app's own address or one of its domains."""
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        with self.lock:
+            return name in ("127.0.0.1", "localhost") or any(
+                d.hostname == name.lower() for d in app.domains
+            )
+
+    def acm_domain(self, hostname: str) -> bool:
+        with self.lock:
+            return any(
+                app.acm and any(d.kind == "custom" and d.hostname == hostname for d in app.domains)
+                for app in self.apps.values()
+            )
 
     def stop_dynos(self, app: App, only: set[str] | None = None) -> None:
         with self.lock:
             running = self.dynos.get(app.id, {})
             chosen = [d for n, d in running.items() if only is None or n in only]
+            if only is None:
+                chosen += self.retiring.pop(app.id, [])
+        self._terminate(app, chosen)
+
+    def _terminate(self, app: App, chosen: list[Dyno]) -> None:
+        with self.lock:
+            running = self.dynos.get(app.id, {})
             for dyno in chosen:
                 dyno.stopping = True
         if not chosen:
@@ -370,9 +509,10 @@ class Platform:
                 app, f"heroku[{dyno.name}]", f"Process exited with status {dyno.proc.returncode}"
             )
             with self.lock:
-                running.pop(dyno.name, None)
-            if dyno.type != "web":
-                self.release_port(dyno.port)
+                if running.get(dyno.name) is dyno:
+                    running.pop(dyno.name, None)
+            self.router.connections.forget(dyno.port)
+            self.release_port(dyno.port)
         self.record_processes()
 
     def apply_formation(self, app: App) -> None:
@@ -408,8 +548,11 @@ class Platform:
         with self.lock:
             if self._stop.is_set() or self.apps_by_id(app.id) is None:
                 return
-            port = app.web_port if entry.type == "web" else self.allocate_port()
-            env = self.dyno_env(app, release.config, slug, name, port, entry.size)
+            port = self.allocate_port()  # the router forwards web traffic here
+            dyno_id = model.new_id()
+            env = self.dyno_env(
+                app, release.config, slug, name, port, entry.size, release=release, dyno_id=dyno_id
+            )
             logfile = self.options.state_dir / "logs" / app.name / f"{name}.log"
             logfile.parent.mkdir(parents=True, exist_ok=True)
             self.log(app, f"heroku[{name}]", f"Starting process with command `{entry.command}`")
@@ -430,6 +573,10 @@ class Platform:
                 port=port,
                 release_id=release.id,
                 proc=proc,
+                command=entry.command,
+                size=entry.size,
+                id=dyno_id,
+                held=self._prebooting(app) and entry.type == "web",
             )
             if entry.type != "web":
                 dyno.state = "up"
@@ -485,8 +632,8 @@ class Platform:
             self._crashes[key] = (count + 1, time.monotonic() + delay)
             with self.lock:
                 self.dynos.get(app.id, {}).pop(dyno.name, None)
-                if dyno.type != "web":
-                    self.release_port(dyno.port)
+                self.release_port(dyno.port)
+            self.router.connections.forget(dyno.port)
             self.record_processes()
 
             def restart(app: App = app, delay: float = delay) -> None:
@@ -500,13 +647,41 @@ class Platform:
         """Write the process groups we run, so `stop` can clean up even after a crash."""
         with self.lock:
             groups = [d.pgid for running in self.dynos.values() for d in running.values()]
+            groups += [d.pgid for old in self.retiring.values() for d in old]
             groups += sorted(self._oneoff_groups)
-        if self.redis.pid:
-            groups.append(self.redis.pid)
+            groups += [r.pid for r in self.redis_servers.values() if r.pid]
         record = self.options.state_dir / "processes.json"
         tmp = record.with_suffix(".tmp")
         tmp.write_text(json.dumps({"process_groups": groups}))
         tmp.replace(record)
+
+    def routers_json(self) -> dict[str, dict[str, int]]:
+        """Each app's router listeners (web_url shows one of them)."""
+        with self.lock:
+            return {a.name: {"http": a.web_port, "https": a.tls_port} for a in self.apps.values()}
+
+    def app_dynos_json(self, app: App) -> list[dict[str, Any]]:
+        """GET /apps/{app}/dynos: what runs now, each with the release it runs."""
+        with self.lock:
+            running = sorted(self.dynos.get(app.id, {}).values(), key=lambda d: d.name)
+            return [self.dyno_json(app, d) for d in running]
+
+    def dyno_json(self, app: App, dyno: Dyno) -> dict[str, Any]:
+        release = next((r for r in app.releases if r.id == dyno.release_id), None)
+        return {
+            "attach_url": None,
+            "command": dyno.command,
+            "created_at": dyno.created_at,
+            "id": dyno.id,
+            "name": dyno.name,
+            "release": {"id": dyno.release_id, "version": release.version if release else 0},
+            "app": {"name": app.name, "id": app.id},
+            "size": model.DYNO_SIZES[dyno.size][0],
+            # Heroku's states: crashed, down, idle, starting, up.
+            "state": "down" if dyno.stopping else dyno.state,
+            "type": dyno.type,
+            "updated_at": dyno.created_at,
+        }
 
     def apps_by_id(self, app_id: str) -> App | None:
         return self.apps.get(app_id)
@@ -516,7 +691,7 @@ class Platform:
             out = []
             for app_id, running in self.dynos.items():
                 app = self.apps.get(app_id)
-                for dyno in running.values():
+                for dyno in list(running.values()) + self.retiring.get(app_id, []):
                     release = (
                         next((r for r in app.releases if r.id == dyno.release_id), None)
                         if app
@@ -532,6 +707,10 @@ class Platform:
                             "port": dyno.port,
                             "state": dyno.state,
                             "release_version": release.version if release else None,
+                            "retiring": dyno.retiring,
+                            "routed": dyno.type == "web"
+                            and dyno.state == "up"
+                            and not (dyno.stopping or dyno.held),
                         }
                     )
             return out
@@ -570,11 +749,14 @@ class Platform:
     def _back_addon(self, app: App, addon: Addon) -> None:
         try:
             if addon.service == "heroku-postgresql":
-                addon.backing = self.postgres.create_database(addon.name)
+                addon.backing = self.postgres.create_database(
+                    addon.name, model.CONNECTION_LIMITS[(addon.service, addon.plan)]
+                )
             else:
-                self.redis.ensure_started()
+                server = self._redis_for(addon)
+                server.ensure_started()
                 self.record_processes()
-                addon.backing = "redis"
+                addon.backing = server
         except BackingError as exc:
             with self.lock:
                 addon.state = "deprovisioned"
@@ -600,7 +782,7 @@ class Platform:
             if addon.service == "heroku-postgresql":
                 url = self.postgres.url(addon.backing)
             else:
-                url = self.redis.url()
+                url = addon.backing.url()
             with self.lock:
                 app.config[addon.config_var] = url
                 addon.attached = True
@@ -632,6 +814,35 @@ class Platform:
         if addon.service == "heroku-postgresql" and addon.backing is not None:
             with contextlib.suppress(BackingError):
                 self.postgres.drop_database(addon.backing)
+        server = self.redis_servers.pop(addon.id, None)
+        if server:
+            server.stop()
+            self.record_processes()
+
+    def _redis_for(self, addon: Addon) -> Redis:
+        """A redis-server of the add-on's own, on the first free port from --redis-port."""
+        with self.lock:
+            taken = {r.port for r in self.redis_servers.values()}
+            for port in range(self.options.redis_port, self.options.redis_port + 50):
+                if port not in taken and not port_in_use(port):
+                    server = Redis(
+                        self.options.state_dir / "redis" / addon.name,
+                        port,
+                        model.CONNECTION_LIMITS[(addon.service, addon.plan)],
+                    )
+                    self.redis_servers[addon.id] = server
+                    return server
+        raise BackingError(f"no free port for Redis in {self.options.redis_port}+50")
+
+    def change_plan(self, addon: Addon, plan: str) -> None:
+        """A plan change carries the new plan's connection limit to the backing service."""
+        limit = model.CONNECTION_LIMITS[(addon.service, plan)]
+        if addon.backing is None:
+            return
+        if addon.service == "heroku-postgresql":
+            self.postgres.set_connection_limit(addon.backing, limit)
+        else:
+            addon.backing.set_maxclients(limit)
 
     # -- builds -------------------------------------------------------------
     def start_build(
@@ -951,6 +1162,7 @@ class Platform:
     # -- shutdown -----------------------------------------------------------
     def shutdown(self) -> None:
         self._stop.set()
+        self.router.close()
         with self.lock:
             apps = list(self.apps.values())
         threads = [threading.Thread(target=self.stop_dynos, args=(app,)) for app in apps]
@@ -965,7 +1177,8 @@ class Platform:
         for pgid in oneoff:  # builds and release phases still running
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-        self.redis.stop()
+        for server in list(self.redis_servers.values()):
+            server.stop()
         self.postgres.stop()
         with self.lock:
             self.dynos.clear()

@@ -33,8 +33,9 @@ SCHEMA_URI = "urn:x-heroku-platform-api-schema"
 # loopback ports, and the role must reach `<web_url>healthz` without any
 # stand-in special case. Everything else is validated as published.
 WEB_URL_POINTER = ("definitions", "app", "definitions", "web_url")
-LOOPBACK_WEB_URL_PATTERN = r"^http://127\.0\.0\.1:[0-9]{2,5}/$"
+LOOPBACK_WEB_URL_PATTERN = r"^https?://127\.0\.0\.1:[0-9]{2,5}/$"
 
+_HOSTNAME = re.compile(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 _PLACEHOLDER = re.compile(r"\{\(([^)]+)\)\}")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
@@ -101,7 +102,11 @@ def _is_uri(value: object) -> bool:
     if not isinstance(value, str):
         return True
     parsed = urllib.parse.urlsplit(value)
-    return bool(parsed.scheme) and bool(parsed.netloc or parsed.path)
+    if not parsed.scheme:
+        # domain.hostname is `"format": "uri"` in the schema, yet Heroku answers a bare
+        # host name there ("subdomain.example.com", the schema's own example).
+        return bool(_HOSTNAME.fullmatch(value))
+    return bool(parsed.netloc or parsed.path)
 
 
 def _format_checker() -> jsonschema.FormatChecker:

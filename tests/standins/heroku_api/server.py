@@ -33,7 +33,9 @@ from .faults import HTTP_KINDS, FaultError, Faults
 from .platform import Options, Platform, PlatformError
 from .schema import HyperSchema
 
-ACCEPT_RE = re.compile(r"application/vnd\.heroku\+json;\s*version=3(?![\d.])")
+# Heroku accepts version 3 and its variants (`version=3.sdk` from the CLI,
+# `version=3.pipelines`, ...): https://devcenter.heroku.com/articles/platform-api-reference#clients
+ACCEPT_RE = re.compile(r"application/vnd\.heroku\+json;\s*version=3(?:\.[A-Za-z0-9_-]+)?(?![\w.])")
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 ERROR_URL = "https://devcenter.heroku.com/articles/platform-api-reference#error-responses"
 MAX_BODY = 64 * 1024 * 1024
@@ -190,6 +192,7 @@ def make_handler(standin: StandIn) -> type[http.server.BaseHTTPRequestHandler]:
                 "status": None,
                 "user_agent": self.headers.get("User-Agent"),
                 "range": self.headers.get("Range"),
+                "accept": self.headers.get("Accept"),
             }
             try:
                 raw = self._read_body()
@@ -498,6 +501,7 @@ def make_handler(standin: StandIn) -> type[http.server.BaseHTTPRequestHandler]:
                 ("POST", "faults"): self._add_fault,
                 ("DELETE", "faults"): lambda: (standin.faults.clear(), (200, []))[1],
                 ("GET", "dynos"): lambda: (200, standin.platform.dynos_json()),
+                ("GET", "routers"): lambda: (200, standin.platform.routers_json()),
                 ("POST", "marks"): self._mark,
                 ("POST", "shutdown"): self._shutdown,
             }

@@ -68,3 +68,43 @@ def finish_release(client, app: str, release_id: str, timeout: float = 120) -> d
         lambda r: r["status"] != "pending",
         timeout,
     )
+
+
+# A web app that answers with what it received, for the router's tests.
+ECHO_APP = {
+    ".python-version": "3.11\n",
+    "requirements.txt": "# nothing to install\n",
+    "Procfile": ('release: test -n "$GREETING"\nweb: exec python echo.py\n'),
+    "echo.py": """\
+import http.server, json, os, time, urllib.parse
+
+
+class Echo(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/sleep":
+            time.sleep(float(urllib.parse.parse_qs(url.query)["seconds"][0]))
+        body = json.dumps({
+            "headers": dict(self.headers.items()),
+            "peer_port": self.client_address[1],
+            "dyno": os.environ["DYNO"],
+            "release": os.environ.get("HEROKU_RELEASE_VERSION", ""),
+            "greeting": os.environ.get("GREETING"),
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Echo)
+server.daemon_threads = True
+server.serve_forever()
+""",
+}

@@ -128,8 +128,7 @@ def domains_setup(ctx: Context, app: str) -> None:
 def _after_update(ctx: Context, app: str) -> None:
     """post-domains-update: rebuild the proxy config of a deployed app."""
     if ctx.is_deployed(app):
-        running = any(i.process_type == "web" for i in deploy.current_instances(ctx, app).values())
-        proxy.configure(ctx, app, web_running=running)
+        proxy.configure(ctx, app, deploy.web_listeners(deploy.current_instances(ctx, app)))
 
 
 def _enable_if_disabled(ctx: Context, app: str) -> None:
@@ -259,3 +258,53 @@ def domains_report_flags(ctx: Context):  # type: ignore[no-untyped-def]
 
 def cmd_domains_report(ctx: Context, argv: list[str]) -> None:
     report_command(ctx, "domains", argv, domains_report_flags(ctx))
+
+
+def _clear_proxy_ports(ctx: Context, app: str, *, only_defaults: bool) -> None:
+    """nginx-vhosts pre-disable-vhost (only 80/443) and pre-enable-vhost (any): forget the
+    stored proxy ports so they are computed again for the new vhost state."""
+    for prop, default in (("proxy-port", "80"), ("proxy-ssl-port", "443")):
+        value = ctx.props.get("proxy", app, prop)
+        if value and (not only_defaults or value == default):
+            ctx.props.delete("proxy", app, prop)
+
+
+def cmd_domains_disable(ctx: Context, argv: list[str]) -> None:
+    """domains:disable (plugins/domains/functions domains_disable -> disable_app_vhost
+    --no-restart): drop the VHOST file, NO_VHOST=1 without a restart, rebuild the proxy."""
+    from .configcmd import set_many
+
+    app = argv[0] if argv else ""
+    ctx.verify_app(app)
+    vhost_file = ctx.paths.app(app) / "VHOST"
+    if not ctx.vhost_enabled(app):
+        vhost_file.touch()
+        out.info1(f"Domains (VHOST) support is already disabled for app ({app})")
+        return
+    _clear_proxy_ports(ctx, app, only_defaults=True)
+    if vhost_file.exists():
+        out.info1("App virtual host support disabled")
+        vhost_file.unlink()
+    with out.quieted():
+        set_many(ctx, app, {"NO_VHOST": "1"}, restart=False)
+    _after_update(ctx, app)
+
+
+def cmd_domains_enable(ctx: Context, argv: list[str]) -> None:
+    """domains:enable (domains_enable -> enable_app_vhost without --no-restart): the default
+    vhosts into VHOST, NO_VHOST=0 through config:set, which restarts a deployed app."""
+    from .configcmd import set_many
+
+    app = argv[0] if argv else ""
+    ctx.verify_app(app)
+    vhost_file = ctx.paths.app(app) / "VHOST"
+    vhost_file.touch()
+    if ctx.vhost_enabled(app):
+        out.info1(f"Domains (VHOST) support is already enabled for app ({app})")
+        return
+    defaults = default_vhosts(ctx, app)
+    if defaults:
+        write_file(vhost_file, "\n".join(defaults) + "\n")
+    _clear_proxy_ports(ctx, app, only_defaults=False)
+    with out.quieted():
+        set_many(ctx, app, {"NO_VHOST": "0"}, restart=True)

@@ -6,7 +6,18 @@ import os
 import sys
 from collections.abc import Callable
 
-from . import STANDIN_NOTICE, appscmd, configcmd, gitcmd, misc, out, pscmd, services
+from . import (
+    STANDIN_NOTICE,
+    appscmd,
+    buildpackscmd,
+    configcmd,
+    gitcmd,
+    misc,
+    out,
+    proxycmd,
+    pscmd,
+    services,
+)
 from .core import Context
 
 Handler = Callable[[Context, list[str]], None]
@@ -16,6 +27,19 @@ COMMANDS: dict[str, Handler] = {
     "apps:destroy": appscmd.cmd_destroy,
     "apps:exists": appscmd.cmd_exists,
     "apps:list": appscmd.cmd_list,
+    "buildpacks:add": buildpackscmd.cmd_add,
+    "buildpacks:clear": buildpackscmd.cmd_clear,
+    "buildpacks:list": buildpackscmd.cmd_list,
+    "buildpacks:remove": buildpackscmd.cmd_remove,
+    "buildpacks:report": buildpackscmd.cmd_report,
+    "buildpacks:set": buildpackscmd.cmd_set,
+    "certs:add": proxycmd.cmd_certs_add,
+    "certs:remove": proxycmd.cmd_certs_remove,
+    "certs:report": proxycmd.cmd_certs_report,
+    "certs:show": proxycmd.cmd_certs_show,
+    "certs:update": proxycmd.cmd_certs_add,
+    "checks:report": proxycmd.cmd_checks_report,
+    "checks:set": proxycmd.cmd_checks_set,
     "config": configcmd.cmd_show,
     "config:show": configcmd.cmd_show,
     "config:clear": configcmd.cmd_clear,
@@ -29,6 +53,8 @@ COMMANDS: dict[str, Handler] = {
     "domains:add-global": appscmd.cmd_domains_add_global,
     "domains:clear": appscmd.cmd_domains_clear,
     "domains:clear-global": appscmd.cmd_domains_clear_global,
+    "domains:disable": appscmd.cmd_domains_disable,
+    "domains:enable": appscmd.cmd_domains_enable,
     "domains:remove": appscmd.cmd_domains_remove,
     "domains:remove-global": appscmd.cmd_domains_remove_global,
     "domains:report": appscmd.cmd_domains_report,
@@ -38,9 +64,13 @@ COMMANDS: dict[str, Handler] = {
     "git:report": gitcmd.cmd_report,
     "logs": misc.cmd_logs,
     "plugin:install": misc.cmd_plugin_install,
+    "plugin:install-dependencies": misc.cmd_plugin_install_dependencies,
+    "plugin:uninstall": misc.cmd_plugin_uninstall,
+    "plugin:update": misc.cmd_plugin_update,
     "plugin:installed": misc.cmd_plugin_installed,
     "plugin:list": misc.cmd_plugin_list,
     "plugin": misc.cmd_plugin_list,
+    "proxy:report": proxycmd.cmd_proxy_report,
     "ps:rebuild": pscmd.cmd_rebuild,
     "ps:report": pscmd.cmd_report,
     "ps:restart": pscmd.cmd_restart,
@@ -52,6 +82,7 @@ COMMANDS: dict[str, Handler] = {
     "ssh-keys:add": misc.cmd_ssh_keys_add,
     "ssh-keys:list": misc.cmd_ssh_keys_list,
     "ssh-keys:remove": misc.cmd_ssh_keys_remove,
+    "urls": proxycmd.cmd_urls,
     "version": misc.cmd_version,
 }
 

@@ -4,20 +4,25 @@ Release phase (builder-release): app.json `env` processing and the `scripts.dokk
 task, then the Procfile `release` task, then the app.json `formation`. Any failing task fails
 the release, and nothing of the running release changes.
 
-Deploy phase (scheduler-deploy): start each process instance of the formation, run its
-checks (app.json `healthchecks`, else Dokku's 10 s uptime check), then point nginx at the
-web process. Every release's web process binds the same port here (Dokku gives each
-container its own address), so the old instance stops before the new one starts; when a
-new instance fails its checks the previous instances are started again, so the running
-release keeps serving after a failed deploy.
+Deploy phase (dokku/dokku plugins/scheduler-docker-local/scheduler-deploy and
+bin/scheduler-deploy-process-container): start a new container for each process instance
+of the formation, web first, while the old ones keep serving; run its checks
+(plugins/scheduler-docker-local/check-deploy); once every new container passed, point nginx
+at the new web containers (post-deploy), send the old containers SIGTERM at once and stop
+and remove them `wait-to-retire` seconds later (plugins/checks/internal-functions: default
+60). A container that fails its checks is stopped and the deploy fails: nothing of the
+running release changes. Each container has its own loopback address (Dokku: its own IP on
+Docker's bridge) with the same PORT, and its own host name (see launch.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -53,7 +58,9 @@ def app_dir(ctx: Context, app: str, build_no: int) -> Path:
     return ctx.paths.standin("apps", app, "builds", str(build_no), "app")
 
 
-def process_env(ctx: Context, app: str, build_no: int, dyno: str) -> dict[str, str]:
+def process_env(
+    ctx: Context, app: str, build_no: int, dyno: str, ip: str = "127.0.0.1"
+) -> dict[str, str]:
     """The environment of a process: the app's config, then what the platform provides."""
     directory = app_dir(ctx, app, build_no)
     env = base_env(ctx)
@@ -68,9 +75,9 @@ def process_env(ctx: Context, app: str, build_no: int, dyno: str) -> dict[str, s
             "PYTHONUNBUFFERED": "true",
         }
     )
-    # A real container binds 0.0.0.0 in its own network namespace; stand-in processes
-    # share the test machine's network, so they stay on loopback unless the config says.
-    env.setdefault("BIND_HOST", "127.0.0.1")
+    # A real container binds 0.0.0.0 in its own network namespace; stand-in containers
+    # share the test machine's network, so each binds its own loopback address.
+    env["BIND_HOST"] = ip
     return env
 
 
@@ -157,7 +164,9 @@ def set_scale_from_app_json(ctx: Context, app: str, meta: dict) -> None:
         for name, spec in formation.items()
         if isinstance(spec, dict) and spec.get("quantity") is not None
     ]
-    valid = set(meta.get("processes", {})) - {"release"}
+    # every Procfile type, `release` too (ps updateScale: `procfile-util list`), so
+    # `ps:scale` lists `release: 0` after a deploy
+    valid = set(meta.get("processes", {}))
     if not tuples:
         ctx.props.set("ps", app, "can-scale", "true")
         update_scale(ctx, app, [], valid=valid)
@@ -207,9 +216,15 @@ def release_and_deploy(ctx: Context, app: str, build_no: int) -> int:
 # -- deploy phase ---------------------------------------------------------------------------
 
 
-def _container_file(ctx: Context, app: str, name: str) -> Path:
+def _dyno_file(ctx: Context, app: str, kind: str, name: str) -> Path:
+    """$DOKKU_ROOT/<app>/CONTAINER.<dyno> (and IP., PORT.), as scheduler-deploy-process-
+    container and the network plugin's network-write-ipaddr/-port write them."""
     proc_index = name[len(app) + 1 :]
-    return ctx.paths.app(app) / f"CONTAINER.{proc_index}"
+    return ctx.paths.app(app) / f"{kind}.{proc_index}"
+
+
+def _container_file(ctx: Context, app: str, name: str) -> Path:
+    return _dyno_file(ctx, app, "CONTAINER", name)
 
 
 def current_instances(ctx: Context, app: str) -> dict[str, Instance]:
@@ -235,35 +250,84 @@ def _new_deploy_dir(ctx: Context, app: str) -> tuple[str, Path]:
     return number, base / number
 
 
+ADDRESSES = "addresses.json"  # container key -> loopback address, for every app
+
+
+def _allocate_ip(ctx: Context, sup: Supervisor, container: str) -> str:
+    """A loopback address no live container of any app holds (nor anything else on PORT)."""
+    path = ctx.paths.standin(ADDRESSES)
+    with ctx.app_lock(".addresses"):
+        try:
+            table = json.loads(read_file(path) or "{}")
+        except ValueError:
+            table = {}
+        live = set(sup.names())
+        table = {key: ip for key, ip in table.items() if key in live}
+        used = set(table.values())
+        for host in range(2, 255):
+            ip = f"127.0.0.{host}"
+            if ip in used or _listening(ip, ctx.settings.port):
+                continue
+            table[container] = ip
+            write_file(path, json.dumps(table, indent=1, sort_keys=True))
+            return ip
+    raise DeployError("The Dokku stand-in has no free loopback address left for a container")
+
+
 def _write_instance(
-    ctx: Context, app: str, build_no: int, deploy_dir: Path, proc: str, index: int, command: str
+    ctx: Context,
+    app: str,
+    build_no: int,
+    deploy_dir: Path,
+    proc: str,
+    index: int,
+    command: str,
+    sup: Supervisor,
 ) -> Instance:
     dyno = f"{proc}.{index}"
     directory = app_dir(ctx, app, build_no)
-    script = deploy_dir / f"{dyno}.sh"
+    cid = secrets.token_hex(32)
+    inst = Instance(
+        app=app,
+        process_type=proc,
+        index=index,
+        script=str(deploy_dir / f"{dyno}.sh"),
+        env_file=str(deploy_dir / f"{dyno}.env"),
+        cwd=str(directory),
+        user=ctx.settings.app_user,
+        stop_timeout=int(
+            ctx.props.get("ps", app, "stop-timeout-seconds") or ctx.settings.stop_timeout
+        ),
+        description=f"Dokku stand-in app {app} process {dyno} (build {build_no}, {cid[:12]})",
+        cid=cid,
+        port=ctx.settings.port,
+    )
+    inst.ip = _allocate_ip(ctx, sup, inst.container)
     write_file(
-        script,
+        Path(inst.script),
         "#!/bin/bash\n"
         f"# Dokku STAND-IN process {app} {dyno} (build {build_no}): the Procfile command.\n"
         f"cd {shlex.quote(str(directory))}\n"
         f"exec /bin/bash -c {shlex.quote(command)}\n",
         0o755,
     )
-    env_file = deploy_dir / f"{dyno}.env"
-    write_file(env_file, env_file_text(process_env(ctx, app, build_no, dyno)), 0o600)
-    return Instance(
-        app=app,
-        process_type=proc,
-        index=index,
-        script=str(script),
-        env_file=str(env_file),
-        cwd=str(directory),
-        user=ctx.settings.app_user,
-        stop_timeout=int(
-            ctx.props.get("ps", app, "stop-timeout-seconds") or ctx.settings.stop_timeout
-        ),
-        description=f"Dokku stand-in app {app} process {dyno} (build {build_no})",
+    write_file(
+        Path(inst.env_file),
+        env_file_text(process_env(ctx, app, build_no, dyno, inst.ip)),
+        0o600,
     )
+    return inst
+
+
+def wait_to_retire(ctx: Context, app: str) -> int:
+    """checks-get-property wait-to-retire: the app's, else the global, else 60
+    (dokku/dokku plugins/checks/internal-functions fn-checks-computed-wait-to-retire)."""
+    value = (
+        ctx.props.get("checks", app, "wait-to-retire")
+        or ctx.props.get("checks", "--global", "wait-to-retire")
+        or str(ctx.settings.wait_to_retire)
+    )
+    return int(value)
 
 
 def _http_check(url: str, headers: dict[str, str], timeout: int, content: str) -> str | None:
@@ -284,10 +348,28 @@ def _http_check(url: str, headers: dict[str, str], timeout: int, content: str) -
     return None
 
 
-def _listening(port: int) -> bool:
+def _listening(ip: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((ip, port)) == 0
+
+
+def check_headers(ctx: Context, app: str) -> dict[str, str]:
+    """The headers check-deploy adds (dokku/dokku plugins/scheduler-docker-local/check-deploy):
+    X-Forwarded-Proto https when the app has a certificate, and Host: the first of the app's
+    domains (domains-list: the VHOST file in its order, nothing when vhosts are disabled)
+    other than `localhost` and `*`. With no domain there is no Host override: the checker
+    asks http://<container ip>:<port>, so Host is that address and port."""
+    headers = {"Accept": "*/*"}
+    tls = ctx.paths.app(app) / "tls"
+    if (tls / "server.crt").exists() and (tls / "server.key").exists():
+        headers["X-Forwarded-Proto"] = "https"
+    domains = ctx.app_vhosts(app) if ctx.vhost_enabled(app) else []
+    for domain in domains:
+        if domain not in ("localhost", "*"):
+            headers["Host"] = domain
+            break
+    return headers
 
 
 def run_checks(
@@ -297,29 +379,23 @@ def run_checks(
     proc = inst.process_type
     checks = list((meta.get("app_json", {}).get("healthchecks") or {}).get(proc) or [])
     if not checks:
-        checks = [
-            {"name": "default", "type": "startup", "uptime": ctx.settings.checks_default_wait}
-        ]
+        # `add --if-empty --uptime <checks --global default-wait, 10>`
+        default_wait = ctx.props.get("checks", "--global", "default-wait") or str(
+            ctx.settings.checks_default_wait
+        )
+        checks = [{"name": "default", "type": "startup", "uptime": int(default_wait)}]
     if proc == "web":
         checks.append(
-            {
-                "name": "port listening check",
-                "listening": True,
-                "port": ctx.settings.port,
-                "warn": True,
-            }
+            {"name": "port listening check", "listening": True, "port": inst.port, "warn": True}
         )
-    headers = {"Accept": "*/*"}
-    vhosts = [v for v in ctx.app_vhosts(app) if v not in ("localhost", "*")]
-    if vhosts and ctx.vhost_enabled(app):
-        headers["Host"] = vhosts[0]
+    headers = check_headers(ctx, app)
     failures = 0
     for check in checks:
         name = check.get("name") or "healthcheck"
         attempts = int(check.get("attempts") or 3)
         timeout = int(check.get("timeout") or 5)
         wait = int(check.get("wait") or 5)
-        port = int(check.get("port") or ctx.settings.port)
+        port = int(check.get("port") or inst.port)
         error = None
         if check.get("listening"):
             out.verbose(
@@ -327,7 +403,7 @@ def run_checks(
                 f" retries={attempts - 1} timeout={timeout} type='listening' wait={wait}"
             )
             for attempt in range(attempts):
-                error = None if _listening(port) else f"nothing listens on port {port}"
+                error = None if _listening(inst.ip, port) else f"nothing listens on port {port}"
                 if error is None:
                     break
                 if attempt + 1 < attempts:
@@ -342,12 +418,12 @@ def run_checks(
             time.sleep(delay)
             extra = {h.get("name", ""): h.get("value", "") for h in check.get("httpHeaders") or []}
             for attempt in range(attempts):
-                status = sup.status(inst.name)
+                status = sup.status(inst.container)
                 if status.state == "exited":
                     error = f"Container state: {status.state}"
                     break
                 error = _http_check(
-                    f"http://127.0.0.1:{port}{path}",
+                    f"http://{inst.ip}:{port}{path}",
                     {**headers, **extra},
                     timeout,
                     check.get("content", ""),
@@ -380,7 +456,7 @@ def run_checks(
             uptime = int(check.get("uptime") or 0)
             out.verbose(f"Running healthcheck name='{name}' type='uptime' uptime={uptime}")
             time.sleep(uptime)
-            status = sup.status(inst.name)
+            status = sup.status(inst.container)
             if not status.active:
                 error = f"container state: {status.state}"
             elif status.restarts:
@@ -399,75 +475,75 @@ def _show_output(app: str, inst: Instance, sup: Supervisor, cid: str) -> None:
         f"Start of {app} container output ({cid[:12]} {inst.process_type}.{inst.index})"
     )
     if not out.quiet():
-        for _, line in sup.log_lines(inst.name, 200):
+        for _, line in sup.log_lines(inst.container, 200):
             out.verbose(line)
     out.info2_quiet(f"End of {app} container output ({cid[:12]} {inst.process_type}.{inst.index})")
 
 
 def deploy(ctx: Context, app: str, build_no: int, only_type: str | None = None) -> None:
-    """scheduler-docker-local deploy: start the formation, check it, switch the proxy."""
+    """scheduler-docker-local scheduler-deploy: start new containers beside the old ones,
+    check them, switch the proxy, retire the old ones."""
     meta = load_meta(ctx, app, build_no)
     processes = {k: v for k, v in meta.get("processes", {}).items() if k != "release"}
     formation = [(n, q) for n, q in get_formations(ctx, app) if n in processes]
-    web_qty = dict(formation).get("web", 0)
-    if web_qty > 1:
-        raise DeployError(
-            f"The Dokku stand-in runs at most one web process per app (all share port"
-            f" {ctx.settings.port}); scale web to 1"
-        )
     sup = supervisor(ctx)
     previous = current_instances(ctx, app)
     deploy_id, deploy_dir = _new_deploy_dir(ctx, app)
     wanted: dict[str, Instance] = {}
-    replaced: list[tuple[str, Instance | None, str]] = []  # name, old instance, old CID
+    started: list[Instance] = []
 
-    def rollback() -> None:
-        for name, old, old_cid in reversed(replaced):
-            if old is not None:
-                sup.start(old)
-                write_file(_container_file(ctx, app, name), old_cid + "\n")
-            else:
-                sup.remove(name)
-                _container_file(ctx, app, name).unlink(missing_ok=True)
-        shutil.rmtree(deploy_dir, ignore_errors=True)
+    def deployed_type(name: str) -> bool:
+        return not only_type or previous[name].process_type == only_type
 
-    # web first: it is the one the proxy and the checks care about
-    ordered = sorted(formation, key=lambda item: (item[0] != "web", item[0]))
-    for proc, qty in ordered:
-        if only_type and proc != only_type:
+    try:
+        # web first, one container at a time, then the other types (Dokku: in parallel)
+        for proc, qty in sorted(formation, key=lambda item: (item[0] != "web", item[0])):
+            if only_type and proc != only_type:
+                continue
+            if qty <= 0:
+                continue
+            out.info1(f"Deploying {proc} (count={qty})")
             for index in range(1, qty + 1):
-                name = f"{app}.{proc}.{index}"
-                if name in previous:
-                    wanted[name] = previous[name]
-            continue
-        if qty <= 0:
-            continue
-        out.info1(f"Deploying {proc} (count={qty})")
-        for index in range(1, qty + 1):
-            inst = _write_instance(ctx, app, build_no, deploy_dir, proc, index, processes[proc])
-            name = inst.name
-            old_cid = read_file(_container_file(ctx, app, name)).strip()
-            replaced.append((name, previous.get(name), old_cid))
-            cid = secrets.token_hex(32)
-            sup.start(inst)
-            write_file(_container_file(ctx, app, name), cid + "\n")
-            out.verbose(f"Attempting pre-flight checks ({proc}.{index})")
-            env = process_env(ctx, app, build_no, f"{proc}.{index}")
-            failures = run_checks(ctx, app, inst, meta, sup, env)
-            if failures:
-                _show_output(app, inst, sup, cid)
-                sup.stop(name, inst.stop_timeout)
-                out.warn(f"Could not start due to {failures} failed checks ({proc}.{index})")
-                rollback()
-                raise DeployError(f"Deploy of {app} failed: the previous release keeps running")
-            out.verbose(f"All checks successful ({proc}.{index})")
-            wanted[name] = inst
+                inst = _write_instance(
+                    ctx, app, build_no, deploy_dir, proc, index, processes[proc], sup
+                )
+                started.append(inst)
+                sup.start(inst)
+                out.verbose(f"Attempting pre-flight checks ({proc}.{index})")
+                env = process_env(ctx, app, build_no, f"{proc}.{index}", inst.ip)
+                failures = run_checks(ctx, app, inst, meta, sup, env)
+                if failures:
+                    _show_output(app, inst, sup, inst.cid)
+                    sup.stop(inst.container, inst.stop_timeout)
+                    out.warn(f"Could not start due to {failures} failed checks ({proc}.{index})")
+                    raise DeployError(f"Deploy of {app} failed: the previous release keeps running")
+                out.verbose(f"All checks successful ({proc}.{index})")
+                old = previous.get(inst.name)
+                if old is not None and old.cid:
+                    out.verbose(
+                        f"Scheduling old container shutdown in {wait_to_retire(ctx, app)}"
+                        f" seconds ({proc}.{index})"
+                    )
+                wanted[inst.name] = inst
+    except DeployError:
+        # The stand-in removes every new container of the failed deploy (Dokku stops the
+        # one that failed); the old ones never stopped and the proxy never switched.
+        for inst in started:
+            sup.remove(inst.container)
+        shutil.rmtree(deploy_dir, ignore_errors=True)
+        raise
 
-    for name in sorted(set(previous) - set(wanted)):
-        if only_type and not name.startswith(f"{app}.{only_type}."):
-            continue
-        sup.remove(name)
-        _container_file(ctx, app, name).unlink(missing_ok=True)
+    # process types this deploy did not touch keep their containers
+    for name, inst in previous.items():
+        if not deployed_type(name):
+            wanted[name] = inst
+    for name, inst in wanted.items():
+        write_file(_container_file(ctx, app, name), inst.cid + "\n")
+        write_file(_dyno_file(ctx, app, "IP", name), inst.ip + "\n")
+        write_file(_dyno_file(ctx, app, "PORT", name), str(inst.port) + "\n")
+    for name in set(previous) - set(wanted):
+        for kind in ("CONTAINER", "IP", "PORT"):
+            _dyno_file(ctx, app, kind, name).unlink(missing_ok=True)
 
     write_file(
         deploy_dir / "instances.json",
@@ -478,10 +554,30 @@ def deploy(ctx: Context, app: str, build_no: int, only_type: str | None = None) 
     ctx.props.set("common", app, "deployed", "true")
     ctx.props.set("ps", app, "restore", "true")
     out.info1("Running post-deploy")
-    proxy.configure(ctx, app, web_running=any(i.process_type == "web" for i in wanted.values()))
+    proxy.configure(ctx, app, web_listeners(wanted))
     execute_task(ctx, app, build_no, meta, "postdeploy")
-    _prune_deploys(ctx, app, keep={deploy_id})
-    prune(ctx, app, keep={build_no})
+
+    # kill the old containers: SIGTERM now, stop and remove after wait-to-retire
+    retiring = [inst.container for name, inst in previous.items() if deployed_type(name)]
+    if retiring:
+        for container in retiring:
+            sup.kill(container, signal.SIGTERM)
+        delay = wait_to_retire(ctx, app)
+        out.info1(f"Shutting down old containers in {delay} seconds")
+        sup.retire(retiring, delay)
+    # what the retiring containers still run from stays until the next deploy
+    in_use = [*wanted.values(), *previous.values()]
+    _prune_deploys(ctx, app, keep={deploy_id, *(Path(i.script).parent.name for i in in_use)})
+    prune(ctx, app, keep={build_no, *(int(Path(i.cwd).parent.name) for i in in_use)})
+
+
+def web_listeners(instances: dict[str, Instance]) -> list[str]:
+    """DOKKU_APP_WEB_LISTENERS: <ip>:<port> of each web container, in dyno order."""
+    return [
+        f"{inst.ip}:{inst.port}"
+        for _, inst in sorted(instances.items(), key=lambda item: item[1].index)
+        if inst.process_type == "web"
+    ]
 
 
 def _prune_deploys(ctx: Context, app: str, keep: set[str]) -> None:
@@ -496,13 +592,17 @@ def stop_app(ctx: Context, app: str) -> None:
     sup = supervisor(ctx)
     for name, inst in current_instances(ctx, app).items():
         out.verbose(f"Stopping {name}")
-        sup.stop(name, inst.stop_timeout)
+        sup.stop(inst.container, inst.stop_timeout)
 
 
 def remove_app(ctx: Context, app: str) -> None:
     sup = supervisor(ctx)
-    for name in current_instances(ctx, app):
-        sup.remove(name)
+    containers = {inst.container for inst in current_instances(ctx, app).values()}
+    # and the old ones still retiring
+    pattern = re.compile(rf"{re.escape(app)}\.[A-Za-z0-9_-]+\.\d+\.[0-9a-f]{{12}}")
+    containers.update(name for name in sup.names() if pattern.fullmatch(name))
+    for container in sorted(containers):
+        sup.remove(container)
     shutil.rmtree(ctx.paths.standin("apps", app), ignore_errors=True)
 
 
@@ -510,7 +610,7 @@ def running_state(ctx: Context, app: str) -> tuple[int, str]:
     """scheduler-app-status: (process count, "true" | "false" | "mixed")."""
     sup = supervisor(ctx)
     instances = current_instances(ctx, app)
-    running = sum(1 for name in instances if sup.status(name).active)
+    running = sum(1 for inst in instances.values() if sup.status(inst.container).active)
     if not instances or running == 0:
         return len(instances), "false"
     return len(instances), "true" if running == len(instances) else "mixed"

@@ -8,9 +8,12 @@ import datetime
 import hashlib
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
+import time
+import tomllib
 from pathlib import Path
 
 from . import out
@@ -80,13 +83,46 @@ def cmd_version(ctx: Context, argv: list[str]) -> None:
     out.log(f"dokku version {version}")
 
 
+def plugin_dir(ctx: Context, name: str) -> Path:
+    """$PLUGIN_AVAILABLE_PATH/<name> (plugn's install directory)."""
+    return ctx.paths.lib / "plugins" / "available" / name
+
+
+def installed_plugin(ctx: Context, name: str) -> dict[str, str] | None:
+    """A datastore plugin `plugin:install` put in place: its plugin.toml, source, committish.
+    The stand-in runs none of the plugin's code; it implements postgres and redis itself."""
+    if name not in SERVICE_PLUGINS or not getattr(ctx.settings, name):
+        return None
+    toml_path = plugin_dir(ctx, name) / "plugin.toml"
+    if not toml_path.is_file():
+        return None
+    try:
+        meta = tomllib.loads(toml_path.read_text()).get("plugin", {})
+    except (tomllib.TOMLDecodeError, OSError):
+        return None
+    git = plugin_dir(ctx, name)
+    url = subprocess.run(
+        ["git", "-C", str(git), "config", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "version": str(meta.get("version", SERVICE_PLUGINS[name][0])),
+        "description": str(meta.get("description", SERVICE_PLUGINS[name][1])),
+        "source_url": url,
+        "committish": read_file(git / ".standin-committish").strip(),
+    }
+
+
 def plugins(ctx: Context) -> list[tuple[str, str, bool, bool, str]]:
     """(name, version, enabled, core, description) like `plugn list`."""
     version = read_file(ctx.paths.lib / "VERSION").strip() or ctx.settings.version
     rows = [(name, version, True, True, desc) for name, desc in CORE_PLUGINS.items()]
-    for name, (plugin_version, desc) in SERVICE_PLUGINS.items():
-        if getattr(ctx.settings, name):
-            rows.append((name, plugin_version, True, False, desc))
+    for name in SERVICE_PLUGINS:
+        meta = installed_plugin(ctx, name)
+        if meta:
+            rows.append((name, meta["version"], True, False, meta["description"]))
     return sorted(rows)
 
 
@@ -119,8 +155,8 @@ def cmd_plugin_list(ctx: Context, argv: list[str]) -> None:
                         "enabled": e,
                         "core": c,
                         "description": d,
-                        "source_url": "",
-                        "committish": "",
+                        "source_url": (installed_plugin(ctx, n) or {}).get("source_url", ""),
+                        "committish": (installed_plugin(ctx, n) or {}).get("committish", ""),
                         "branch": "",
                     }
                     for n, v, e, c, d in rows
@@ -141,23 +177,115 @@ def cmd_plugin_installed(ctx: Context, argv: list[str]) -> None:
         raise out.DokkuExit(1)
 
 
+PLUGIN_URL_RE = re.compile(r"^(https:|git|ssh:|file:).*|.*\.(tar\.gz|tgz)$")
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+
+
+def _checkout(ctx: Context, name: str, committish: str) -> None:
+    """plugn update <name> <committish>: fetch, then check the committish out."""
+    where = str(plugin_dir(ctx, name))
+    _git("-C", where, "fetch", "--quiet", "--tags", "origin")
+    result = _git("-C", where, "checkout", "--quiet", committish)
+    if result.returncode != 0:
+        result = _git("-C", where, "checkout", "--quiet", f"origin/{committish}")
+    if result.returncode != 0:
+        raise out.fail(
+            f"Unable to check out {committish} for plugin {name}: {result.stderr.strip()}"
+        )
+    (plugin_dir(ctx, name) / ".standin-committish").write_text(committish + "\n")
+    out.info1_quiet(f"Plugin {name} updated to {committish}")
+
+
 def cmd_plugin_install(ctx: Context, argv: list[str]) -> None:
+    """plugin:install [--core | <url> [--committish C] [--name N] [--skip-install-trigger]]
+    (dokku/dokku plugins/plugin/subcommands/install, functions download_and_enable_plugin).
+    The plugin's repository is cloned as plugn does; the stand-in then serves the plugin
+    only if it is one it implements (postgres, redis): it never runs the plugin's code."""
     _require_root()
-    positional = [a for a in argv if not a.startswith("--")]
-    name = ""
-    if "--name" in argv and argv.index("--name") + 1 < len(argv):
-        name = argv[argv.index("--name") + 1]
-    if not positional:
-        out.info1("Priming bash-completion cache")
-        return
-    url = positional[0]
-    name = name or re.sub(r"(\.git)?/?$", "", url).rsplit("/", 1)[-1].removeprefix("dokku-")
-    if name in {row[0] for row in plugins(ctx)}:
-        raise out.fail(f"Plugin {name} is already installed")
-    # The stand-in cannot fetch plugins (no network to GitHub, no Docker to run them).
-    raise out.fail(
-        f"The Dokku stand-in cannot install plugins: {name} ({url}) is not one it implements"
-    )
+    flag = argv[0] if argv else ""
+    if flag and flag != "--core" and not PLUGIN_URL_RE.match(flag):
+        out.warn("First argument must be --core or url to plugin")
+        out.warn("Valid prefixes: https:, git:, ssh:, file:")
+        out.warn("Valid suffixes: .tar.gz, .tgz")
+        raise out.fail("Please retry with valid arguments")
+    if flag and flag != "--core":
+        url, rest = flag, argv[1:]
+        options: dict[str, str] = {}
+        index = 0
+        while index < len(rest):
+            if rest[index] in ("--committish", "--name") and index + 1 < len(rest):
+                options[rest[index][2:]] = rest[index + 1]
+                index += 2
+            else:
+                index += 1
+        name = options.get("name") or re.sub(r"\.git$", "", url.split("/")[-1]).removeprefix(
+            "dokku-"
+        )
+        target = plugin_dir(ctx, name)
+        out.info1_quiet(f"Cloning plugin repo {url} to {target}")
+        if target.exists():
+            raise out.fail(f"Plugin {name} is already installed")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cloned = _git("clone", "--quiet", url, str(target))
+        if cloned.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            raise out.fail(f"Unable to clone {url}: {cloned.stderr.strip()}")
+        if name not in SERVICE_PLUGINS or not getattr(ctx.settings, name):
+            shutil.rmtree(target, ignore_errors=True)
+            raise out.fail(
+                f"The Dokku stand-in cannot run the {name} plugin ({url}):"
+                " it implements only postgres and redis"
+            )
+        out.info1_quiet(f"Plugin {name} enabled")
+        if options.get("committish"):
+            _checkout(ctx, name, options["committish"])
+        if installed_plugin(ctx, name) is None:
+            shutil.rmtree(target, ignore_errors=True)
+            raise out.fail(f"{url} has no plugin.toml: not a Dokku plugin")
+    out.info1("Priming bash-completion cache")
+
+
+def cmd_plugin_update(ctx: Context, argv: list[str]) -> None:
+    """plugin:update <name> [<committish>] (plugins/plugin/functions update_plugin)."""
+    _require_root()
+    name = argv[0] if argv else ""
+    if not name:
+        raise out.fail("Please specify a plugin name")
+    if not plugin_dir(ctx, name).exists():
+        raise out.fail(f"Plugin ({name}) is not currently installed")
+    committish = argv[1] if len(argv) > 1 else ""
+    if committish:
+        _checkout(ctx, name, committish)
+    else:
+        where = str(plugin_dir(ctx, name))
+        _git("-C", where, "pull", "--quiet")
+        (plugin_dir(ctx, name) / ".standin-committish").unlink(missing_ok=True)
+        out.info1_quiet(f"Plugin {name} updated")
+
+
+def cmd_plugin_uninstall(ctx: Context, argv: list[str]) -> None:
+    _require_root()
+    name = argv[0] if argv else ""
+    if name in CORE_PLUGINS:
+        raise out.fail("Cannot uninstall a core plugin")
+    if not plugin_dir(ctx, name).exists():
+        raise out.fail(f"Plugin ({name}) is not currently installed")
+    shutil.rmtree(plugin_dir(ctx, name))
+    out.info1_quiet(f"Plugin {name} uninstalled")
+
+
+def cmd_plugin_install_dependencies(ctx: Context, argv: list[str]) -> None:
+    """plugin:install-dependencies [--core]: `plugn trigger dependencies`. A Dokku host's
+    plugins apt-install what they need here; the stand-in's packages are all in place, so
+    it records the run (data/standin/dependencies-installed) and changes nothing else."""
+    _require_root()
+    marker = ctx.paths.standin("dependencies-installed")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    with open(marker, "a", encoding="utf-8") as handle:
+        handle.write(f"{int(time.time())} {' '.join(argv) or '(all)'}\n")
 
 
 # -- ssh-keys (sshcommand) ------------------------------------------------------------------
@@ -318,10 +446,11 @@ def cmd_logs(ctx: Context, argv: list[str]) -> None:
         raise out.fail(f"App {app} has not been deployed")
     sup = supervisor(ctx)
     colors = [36, 33, 32, 35, 31]
-    names = sorted(n for n in current_instances(ctx, app) if not ps or n.startswith(f"{app}.{ps}."))
+    instances = current_instances(ctx, app)
+    names = sorted(n for n in instances if not ps or n.startswith(f"{app}.{ps}."))
     for position, name in enumerate(names):
         dyno = name[len(app) + 1 :]
-        for stamp, line in sup.log_lines(name, num):
+        for stamp, line in sup.log_lines(instances[name].container, num):
             if quiet:
                 out.log(line)
                 continue

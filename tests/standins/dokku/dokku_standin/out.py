@@ -10,8 +10,10 @@ its own help text is affected; `config:set` run by Ansible still echoes the valu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 
 class DokkuExit(Exception):
@@ -24,6 +26,20 @@ class DokkuExit(Exception):
 
 def quiet() -> bool:
     return bool(os.environ.get("DOKKU_QUIET_OUTPUT"))
+
+
+@contextlib.contextmanager
+def quieted() -> Iterator[None]:
+    """`DOKKU_QUIET_OUTPUT=1 <function>` for one call, as Dokku's bash does."""
+    before = os.environ.get("DOKKU_QUIET_OUTPUT")
+    os.environ["DOKKU_QUIET_OUTPUT"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["DOKKU_QUIET_OUTPUT"]
+        else:
+            os.environ["DOKKU_QUIET_OUTPUT"] = before
 
 
 def _print(text: str, stream=None) -> None:  # type: ignore[no-untyped-def]

@@ -121,7 +121,7 @@ def cmd_stop(ctx: Context, argv: list[str]) -> None:
     deploy.stop_app(ctx, app)
     ctx.props.set("ps", app, "restore", "false")
     if ctx.is_deployed(app):
-        proxy.configure(ctx, app, web_running=False)
+        proxy.configure(ctx, app, [])
 
 
 def cmd_start(ctx: Context, argv: list[str]) -> None:
@@ -176,10 +176,10 @@ def ps_report_flags(ctx: Context):  # type: ignore[no-untyped-def]
         nonlocal sup
         sup = sup or deploy.supervisor(ctx)
         flags = {}
-        for name in deploy.current_instances(ctx, app):
+        for name, inst in deploy.current_instances(ctx, app).items():
             dyno = name[len(app) + 1 :]
             cid = read_file(ctx.paths.app(app) / f"CONTAINER.{dyno}").strip() or "0" * 12
-            flags[f"--status-{dyno}"] = lambda a, n=name, c=cid: (
+            flags[f"--status-{dyno}"] = lambda a, n=inst.container, c=cid: (
                 f"{sup.status(n).state} (CID: {c[:11]})"
             )
         return flags

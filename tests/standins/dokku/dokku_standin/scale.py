@@ -51,7 +51,7 @@ def procfile_types(ctx: Context, app: str) -> set[str] | None:
     if not number:
         return None
     try:
-        return set(load_meta(ctx, app, int(number))["processes"]) - {"release"}
+        return set(load_meta(ctx, app, int(number))["processes"])
     except (OSError, ValueError, KeyError):
         return None
 

@@ -227,7 +227,10 @@ def _redis_sync_passwords(ctx: Context, removed: str | None = None) -> None:
 
 
 def _backend_enabled(ctx: Context, plugin: Plugin) -> bool:
-    return ctx.settings.postgres if plugin is POSTGRES else ctx.settings.redis
+    """The plugin is installed (plugin:install) and the stand-in's backend for it is on."""
+    from .misc import installed_plugin
+
+    return installed_plugin(ctx, "postgres" if plugin is POSTGRES else "redis") is not None
 
 
 # -- commands -------------------------------------------------------------------------------

@@ -1,9 +1,13 @@
 """Run app processes the way Dokku's docker-local scheduler runs containers.
 
-Each process instance (``<app>.<type>.<n>``, like Dokku's container names) runs a script
-written at deploy time, with the app's config as its environment (from a 0600 file, never
-on a command line), restarted on a non-zero exit up to 10 times: Docker's
-``on-failure:10`` restart policy, Dokku's default.
+Each process instance (``<app>.<type>.<n>``, like Dokku's container names) is one
+"container": a script written at deploy time, with the app's config as its environment
+(from a 0600 file, never on a command line), restarted on a non-zero exit up to 10 times:
+Docker's ``on-failure:10`` restart policy, Dokku's default (dokku/dokku
+plugins/ps/functions.go, DefaultProperties restart-policy). Old and new containers of a
+dyno run side by side during a deploy, so the supervisor knows each one by its container
+key (``<app>.<type>.<n>.<cid[:12]>``), and each runs in its own UTS namespace with the
+container ID's first 12 characters as host name, as Docker names a container's host.
 
 Two back ends: systemd units (the VM) and, for machines without systemd (the stand-in's own
 tests), a small detached supervisor process per instance.
@@ -36,10 +40,26 @@ class Instance:
     user: str
     stop_timeout: int
     description: str
+    # The container: its ID, and the address its web process listens on (Dokku: the
+    # container's IP on the bridge network and PORT; here a loopback address per container).
+    cid: str = ""
+    ip: str = "127.0.0.1"
+    port: int = 0
 
     @property
     def name(self) -> str:
+        """The dyno's name (Dokku's container name once deployed): <app>.<type>.<n>."""
         return f"{self.app}.{self.process_type}.{self.index}"
+
+    @property
+    def container(self) -> str:
+        """The supervisor's key for this container (old and new share the dyno name)."""
+        return f"{self.name}.{self.cid[:12]}" if self.cid else self.name
+
+    @property
+    def hostname(self) -> str:
+        # Docker's default container host name: the first 12 characters of its ID.
+        return self.cid[:12] if self.cid else self.name
 
 
 @dataclass
@@ -50,8 +70,33 @@ class Status:
     state: str  # running, restarting, exited, missing
 
 
+LAUNCH = Path(__file__).resolve().with_name("launch.py")
+
+
+def launch_argv(inst: Instance) -> list[str]:
+    """The command a supervisor runs: the launcher sets the host name, drops to the app's
+    user and execs the instance script (run with -I: the app's config does not steer it)."""
+    argv = [sys.executable, "-I", str(LAUNCH), "--hostname", inst.hostname]
+    if inst.user:
+        argv += ["--user", inst.user]
+    return [*argv, "--", inst.script]
+
+
 class Supervisor:
     def start(self, inst: Instance) -> None:
+        raise NotImplementedError
+
+    def kill(self, name: str, signum: int) -> None:
+        """docker container kill --signal: the signal to the container's main process."""
+        raise NotImplementedError
+
+    def retire(self, names: list[str], delay: int) -> None:
+        """After `delay` seconds stop (SIGTERM, SIGKILL at the stop timeout) and remove
+        the containers, in the background (scheduler-deploy's retire block)."""
+        raise NotImplementedError
+
+    def names(self) -> list[str]:
+        """Every container key this supervisor knows."""
         raise NotImplementedError
 
     def stop(self, name: str, timeout: int) -> None:
@@ -111,20 +156,22 @@ class SystemdSupervisor(Supervisor):
         return subprocess.run(["systemctl", *args], capture_output=True, text=True, check=check)
 
     def start(self, inst: Instance) -> None:
-        user_line = f"User={inst.user}\n" if inst.user else ""
+        exec_start = " ".join(_systemd_quote(arg) for arg in launch_argv(inst))
         text = (
             "# Written by the Dokku STAND-IN (double-boiler tests): not a real Dokku container.\n"
             "[Unit]\n"
             f"Description={inst.description}\n"
             "After=network.target postgresql.service redis-server.service\n"
-            # Docker counts restarts for on-failure:N, it does not rate-limit them.
-            "StartLimitIntervalSec=0\n"
+            # on-failure:10: the first start and 10 restarts, then the unit stays failed
+            # (start-limit-hit). Docker counts restarts; it does not forgive them with time.
+            f"StartLimitBurst={MAX_RESTARTS + 1}\n"
+            "StartLimitIntervalSec=infinity\n"
             "\n[Service]\n"
             "Type=simple\n"
-            f"{user_line}"
             f"WorkingDirectory={inst.cwd}\n"
             f"EnvironmentFile={inst.env_file}\n"
-            f"ExecStart={inst.script}\n"
+            f"Environment=HOSTNAME={inst.hostname}\n"
+            f"ExecStart={exec_start}\n"
             "Restart=on-failure\n"
             "RestartSec=1\n"
             # docker stop: SIGTERM to the main process, SIGKILL to everything at the timeout.
@@ -132,10 +179,47 @@ class SystemdSupervisor(Supervisor):
             f"TimeoutStopSec={inst.stop_timeout}\n"
             f"SyslogIdentifier={inst.name}\n"
         )
-        write_file(self.unit_dir / self.unit(inst.name), text)
+        unit = self.unit(inst.container)
+        write_file(self.unit_dir / unit, text)
         self._systemctl("daemon-reload")
-        self._systemctl("reset-failed", self.unit(inst.name), check=False)
-        self._systemctl("restart", self.unit(inst.name))
+        self._systemctl("reset-failed", unit, check=False)
+        self._systemctl("restart", unit)
+
+    def kill(self, name: str, signum: int) -> None:
+        if (self.unit_dir / self.unit(name)).exists():
+            self._systemctl(
+                "kill",
+                "--kill-who=main",
+                f"--signal={signal.Signals(signum).name}",
+                self.unit(name),
+                check=False,
+            )
+
+    def retire(self, names: list[str], delay: int) -> None:
+        # A transient timer: the retirement outlives the `dokku` command (and its SSH session).
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        config = os.environ.get("DOKKU_STANDIN_CONFIG", "")
+        for name in names:
+            args = [
+                "systemd-run",
+                "--quiet",
+                "--collect",
+                f"--unit=dokku-retire-{name}-{os.getpid()}",
+                f"--on-active={max(delay, 1)}s",
+                "--timer-property=AccuracySec=1s",
+                f"--setenv=PYTHONPATH={package_parent}",
+            ]
+            if config:
+                args.append(f"--setenv=DOKKU_STANDIN_CONFIG={config}")
+            args += [sys.executable, "-m", "dokku_standin.supervisor", "--remove", name]
+            subprocess.run(args, capture_output=True, check=False)
+
+    def names(self) -> list[str]:
+        return sorted(
+            p.name[len("dokku-") : -len(".service")]
+            for p in self.unit_dir.glob("dokku-*.service")
+            if not p.name.startswith("dokku-retire-")
+        )
 
     def stop(self, name: str, timeout: int) -> None:
         if (self.unit_dir / self.unit(name)).exists():
@@ -202,9 +286,9 @@ class ProcessSupervisor(Supervisor):
         return tuple(self.run_dir / f"{name}.{kind}" for kind in ("spec.json", "state.json", "log"))
 
     def start(self, inst: Instance) -> None:
-        self.stop(inst.name, inst.stop_timeout)
-        spec, state, log = self._files(inst.name)
-        write_file(spec, json.dumps(asdict(inst)), 0o600)
+        self.stop(inst.container, inst.stop_timeout)
+        spec, state, log = self._files(inst.container)
+        write_file(spec, json.dumps({**asdict(inst), "argv": launch_argv(inst)}), 0o600)
         state.unlink(missing_ok=True)
         package_parent = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": package_parent}
@@ -229,6 +313,37 @@ class ProcessSupervisor(Supervisor):
             return json.loads(read_file(state) or "{}")
         except ValueError:
             return {}
+
+    def kill(self, name: str, signum: int) -> None:
+        child = self._state(name).get("child_pid")
+        if child and _alive(child):
+            os.kill(child, signum)
+
+    def retire(self, names: list[str], delay: int) -> None:
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": package_parent}
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dokku_standin.supervisor",
+                "--remove",
+                *names,
+                "--delay",
+                str(delay),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+            close_fds=True,
+        )
+
+    def names(self) -> list[str]:
+        if not self.run_dir.is_dir():
+            return []
+        return sorted(p.name[: -len(".spec.json")] for p in self.run_dir.glob("*.spec.json"))
 
     def stop(self, name: str, timeout: int) -> None:
         data = self._state(name)
@@ -311,9 +426,12 @@ def _supervise(spec_path: str) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    env = read_env_file(spec["env_file"])
+    env = {
+        **read_env_file(spec["env_file"]),
+        "HOSTNAME": Instance(**{k: v for k, v in spec.items() if k != "argv"}).hostname,
+    }
     while True:
-        child = subprocess.Popen([spec["script"]], cwd=spec["cwd"], env=env, start_new_session=True)
+        child = subprocess.Popen(spec["argv"], cwd=spec["cwd"], env=env, start_new_session=True)
         save("running")
         deadline = None
         while child.poll() is None:
@@ -331,5 +449,28 @@ def _supervise(spec_path: str) -> int:
         time.sleep(1)
 
 
+def _systemd_quote(arg: str) -> str:
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+
+
+def _remove_later(argv: list[str]) -> int:
+    """`--remove NAME... [--delay S]`: the retirement of old containers, detached."""
+    delay = 0
+    if "--delay" in argv:
+        at = argv.index("--delay")
+        delay = int(argv[at + 1])
+        argv = argv[:at] + argv[at + 2 :]
+    time.sleep(delay)
+    from .core import Context
+    from .deploy import supervisor
+
+    sup = supervisor(Context())
+    for name in argv:
+        sup.remove(name)
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--remove"]:
+        sys.exit(_remove_later(sys.argv[2:]))
     sys.exit(_supervise(sys.argv[1]))

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 DOKKU = Path(__file__).resolve().parents[1] / "dokku"
+# The stand-in's package, for the tests that call its parts directly.
+sys.path.insert(0, str(DOKKU.parent))
 
 
 @dataclass

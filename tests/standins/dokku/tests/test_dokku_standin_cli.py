@@ -238,10 +238,56 @@ def test_plugin_list_and_installed(dokku):
         return
     assert dokku("plugin:installed", "apps").rc == 0
     assert dokku("plugin:installed", "nosuch").rc == 1
-    # the datastore plugins are listed only when the stand-in backs them with a server
-    assert dokku("plugin:installed", "postgres").rc == 1
+    # the datastore plugins exist only once plugin:install put them in place
     dokku.write_settings(postgres=True)
+    assert dokku("plugin:installed", "postgres").rc == 1
+
+
+def plugin_repo(tmp_path, name: str, versions: list[str]) -> str:
+    """A bare git repository holding a plugin.toml per tagged version (as dokku-postgres')."""
+    work, bare = tmp_path / f"{name}-work", tmp_path / f"dokku-{name}.git"
+    subprocess.run(["git", "init", "-q", "-b", "master", str(work)], check=True)
+    for version in versions:
+        (work / "plugin.toml").write_text(
+            f'[plugin]\ndescription = "dokku {name} service plugin"\nversion = "{version}"\n'
+        )
+        git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "add", "plugin.toml"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", version], check=True)
+        subprocess.run([*git, "tag", version], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return f"file://{bare}"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="plugin:* must be run as root, as in Dokku")
+def test_plugin_install_from_git_with_a_committish(dokku, tmp_path):
+    dokku.write_settings(postgres=True)
+    url = plugin_repo(tmp_path, "postgres", ["1.41.0", "1.42.0"])
+    bad = dokku("plugin:install", "postgres")
+    assert bad.rc == 1 and " !     First argument must be --core or url to plugin\n" in bad.stderr
+    installed = dokku("plugin:install", url, "--committish", "1.41.0", "--name", "postgres")
+    assert installed.rc == 0, installed.stderr
+    assert "-----> Cloning plugin repo " in installed.stdout
     assert dokku("plugin:installed", "postgres").rc == 0
+    (row,) = [
+        r
+        for r in json.loads(dokku("plugin:list", "--format", "json").stdout)
+        if r["name"] == "postgres"
+    ]
+    assert (row["version"], row["source_url"], row["committish"]) == ("1.41.0", url, "1.41.0")
+    assert dokku("plugin:install", url).stderr == (" !     Plugin postgres is already installed\n")
+    assert dokku("plugin:update", "postgres", "1.42.0").rc == 0
+    assert "  postgres             1.42.0 enabled" in dokku("plugin:list").stdout
+    # a plugin the stand-in does not implement is refused and leaves nothing behind
+    other = dokku("plugin:install", plugin_repo(tmp_path, "letsencrypt", ["0.22.0"]))
+    assert other.rc == 1 and "cannot run the letsencrypt plugin" in other.stderr
+    assert not (dokku.lib / "plugins" / "available" / "letsencrypt").exists()
+    assert dokku("plugin:install-dependencies", "--core").rc == 0
+    assert (
+        (dokku.lib / "data" / "standin" / "dependencies-installed")
+        .read_text()
+        .endswith(" --core\n")
+    )
 
 
 KEY = (
@@ -304,8 +350,14 @@ def test_git_from_archive_rejects_path_traversal(dokku, tmp_path):
     assert not (tmp_path / "escape.txt").exists()
 
 
-def test_service_commands_check_names_before_touching_a_server(dokku):
+@pytest.mark.skipif(os.geteuid() != 0, reason="plugin:install must be run as root, as in Dokku")
+def test_service_commands_check_names_before_touching_a_server(dokku, tmp_path):
     dokku.write_settings(postgres=True, redis=True)
+    assert dokku("postgres:create", "bad name!").stderr.endswith(
+        "is not a dokku command.\n !     See `dokku help` for a list of available commands.\n"
+    )
+    for name in ("postgres", "redis"):
+        assert dokku("plugin:install", plugin_repo(tmp_path, name, ["1.0.0"])).rc == 0
     dokku("apps:create", "app")
     bad = dokku("postgres:create", "bad name!")
     assert bad.rc == 1 and "Please specify a valid name for the service" in bad.stderr

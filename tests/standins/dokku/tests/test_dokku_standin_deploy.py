@@ -21,7 +21,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-WEB = "web: exec python -m http.server $PORT --bind 127.0.0.1"
+WEB = "web: exec python -m http.server $PORT --bind $BIND_HOST"
 RELEASE = (
     'release: python -c "import os, pathlib;'
     " pathlib.Path(os.environ['MARKER']).write_text(os.environ['GIT_REV'])\""
@@ -58,8 +58,15 @@ def deploy(dokku, app: str, files: dict[str, str]):
     return dokku("git:from-archive", "--archive-type", "tar.gz", app, "--", stdin=archive(files))
 
 
-def get(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5) as response:
+def web_address(dokku, app: str = "app", dyno: str = "web.1") -> str:
+    """Where the dyno's container listens: $DOKKU_ROOT/<app>/IP.<dyno> and PORT.<dyno>."""
+    ip = (dokku.root / app / f"IP.{dyno}").read_text().strip()
+    port = (dokku.root / app / f"PORT.{dyno}").read_text().strip()
+    return f"{ip}:{port}"
+
+
+def get(dokku, app: str = "app", path: str = "/index.html") -> str:
+    with urllib.request.urlopen(f"http://{web_address(dokku, app)}{path}", timeout=5) as response:
         return response.read().decode()
 
 
@@ -85,11 +92,13 @@ def test_deploy_release_restart_and_failed_deploys(dokku, tmp_path: Path):
     assert "Executing release task from Procfile in ephemeral container" in first.stdout
     assert "All checks successful (web.1)" in first.stdout
     assert "=====> Application deployed:" in first.stdout
-    assert get(dokku.port) == "v1"
+    assert get(dokku) == "v1"
     # the release task ran with the app's config, including GIT_REV set by the git plugin
     assert marker.read_text() == sha(dokku, "app")
     assert dokku("ps:report", "app", "--deployed").stdout == "true\n"
     assert dokku("ps:report", "app", "--running").stdout == "true\n"
+    # every Procfile type is in the scale, release too (ps updateScale: procfile-util list)
+    assert dokku("--quiet", "ps:scale", "app").stdout == "release: 0\nweb:  1\n"
     web = cid(dokku, "app")
 
     # identical content: git-from-directory returns 1 (stderr), nothing restarts
@@ -122,43 +131,45 @@ def test_deploy_release_restart_and_failed_deploys(dokku, tmp_path: Path):
     assert " !     Execution of release task failed: exit 3\n" in broken.stderr
     assert sha(dokku, "app") == good_sha
     assert cid(dokku, "app") == web
-    assert get(dokku.port) == "v1"
+    assert get(dokku) == "v1"
 
     # a web process that fails its checks: the old one is started again
     failing = deploy(dokku, "app", app_files("v3", ["web: sleep 60"], HEALTHCHECK))
     assert failing.rc == 1
     assert " !     Could not start due to 1 failed checks (web.1)\n" in failing.stderr
     assert sha(dokku, "app") == good_sha
-    assert get(dokku.port) == "v1"
+    assert get(dokku) == "v1"
 
     # the same content that failed before deploys again once it works (nothing was kept)
     fixed = deploy(dokku, "app", app_files("v2", [RELEASE, WEB], HEALTHCHECK))
     assert fixed.rc == 0, fixed.stderr
-    assert get(dokku.port) == "v2"
+    assert get(dokku) == "v2"
     assert sha(dokku, "app") != good_sha
 
 
 def test_web_process_is_restarted_on_failure(dokku):
     dokku("apps:create", "app")
     assert deploy(dokku, "app", app_files("up", [WEB], HEALTHCHECK)).rc == 0
-    state = json.loads((Path(dokku.lib) / "data/standin/run/app.web.1.state.json").read_text())
+    (state_file,) = (Path(dokku.lib) / "data/standin/run").glob("app.web.1.*.state.json")
+    state = json.loads(state_file.read_text())
     os.kill(state["child_pid"], signal.SIGKILL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            if get(dokku.port) == "up":
+            if get(dokku) == "up":
                 break
         except OSError:
             time.sleep(0.2)
-    assert get(dokku.port) == "up"
+    assert get(dokku) == "up"
     assert dokku("ps:report", "app", "--running").stdout == "true\n"
     # logs: "<RFC 3339 time> app[<dyno>]: <line>", the prefix coloured as Dokku's sed does
     logs = dokku("logs", "app", "-n", "50").stdout
     assert re.search(r"\x1b\[36m\d{4}-\d\d-\d\dT[\d:.]+Z app\[web\.1\]:\x1b\[0m ", logs), logs
     assert "GET /index.html" in dokku("logs", "app", "--quiet").stdout
+    ip, port = web_address(dokku).split(":")
     dokku("apps:destroy", "app", "--force")
     with socket.socket() as sock:
-        assert sock.connect_ex(("127.0.0.1", dokku.port)) != 0
+        assert sock.connect_ex((ip, int(port))) != 0
 
 
 def test_app_json_env_and_formation(dokku):

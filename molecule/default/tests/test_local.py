@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.schedule import next_demo_run
+
 STATE_DIR = "/tmp/double-boiler-molecule-local"
 URL = "http://127.0.0.1:5001/"
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).parents[3]))
@@ -132,9 +134,26 @@ def test_secret_is_long_private_and_out_of_process_arguments(host, secret):
     assert secret not in host.file(f"{STATE_DIR}/dyno.log").content_string
 
 
-def test_reconverge_changes_nothing_keeps_the_secret_and_never_prints_it(host, secret):
+CANARY = "canary-7c1e0f3b9a"  # molecule.yml's local_app_secret_config
+
+
+def environment_of(host, pid: int) -> dict[str, str]:
+    raw = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
+
+
+def test_config_and_secret_config_reach_the_app_privately(host, outer_pid):
+    env = environment_of(host, outer_pid)
+    assert env["LOG_LEVEL"] == "INFO"
+    assert env["MOLECULE_SECRET_CANARY"] == CANARY
+    assert host.file(f"{STATE_DIR}/secret_env").mode == 0o600
+    assert CANARY not in host.file(f"{STATE_DIR}/env").content_string
+    assert CANARY not in host.check_output("ps -eo args=")
+
+
+def converge(*extra: str) -> subprocess.CompletedProcess:
     ephemeral = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-    run = subprocess.run(
+    return subprocess.run(
         [
             "ansible-playbook",
             "-i",
@@ -142,6 +161,7 @@ def test_reconverge_changes_nothing_keeps_the_secret_and_never_prints_it(host, s
             str(PROJECT / "deploy.yml"),
             "-vvv",
             "--diff",
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -151,8 +171,44 @@ def test_reconverge_changes_nothing_keeps_the_secret_and_never_prints_it(host, s
         },
         timeout=300,
     )
+
+
+def test_reconverge_changes_nothing_keeps_the_secret_and_never_prints_it(host, secret):
+    run = converge()
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]
     assert "changed=0" in output
-    assert secret not in output
+    assert secret not in output and CANARY not in output
     assert host.file(f"{STATE_DIR}/secret_key").content_string.strip() == secret
+
+
+def test_rotating_the_secret_key_replaces_it_and_restarts_the_dyno(host, secret, outer_pid):
+    run = converge("-e", "local_app_rotate_secret_key=true")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    rotated = host.file(f"{STATE_DIR}/secret_key").content_string.strip()
+    assert rotated != secret and len(rotated) >= 50
+    assert rotated not in output and secret not in output
+    new_pid = json.loads(host.file(f"{STATE_DIR}/dyno.pid").content_string)["pid"]
+    assert new_pid != outer_pid
+    assert environment_of(host, new_pid)["DJANGO_SECRET_KEY"] == rotated
+    status, _, report = get_json("healthz")
+    assert status == 200, report
+
+
+def schedule() -> dict:
+    status, _, answer = get_json("api/schedule?runs=20")
+    assert status == 200, answer
+    return answer
+
+
+def test_scheduled_ticks_happen_once_each_by_the_dynos_embedded_beat(host):
+    """The demo task (every 60 s by default) gets its next tick, once, from this dyno."""
+    # Read now: an earlier test (the secret rotation) restarts the dyno.
+    outer_pid = json.loads(host.file(f"{STATE_DIR}/dyno.pid").content_string)["pid"]
+    _, _, report = get_json("healthz")
+    assert report["checks"]["scheduler"]["ok"] is True, report["checks"]["scheduler"]
+    beat_pids = {p.pid for p in descendants(host, outer_pid) if p.args.startswith("[celery beat]")}
+    assert len(beat_pids) == 1  # embedded in the Celery worker (SCHEDULE_BEAT)
+    run, _ = next_demo_run(schedule)
+    assert run["dispatched_by"]["pid"] in beat_pids
