@@ -1,4 +1,4 @@
-"""The app's settings minus every middleware that cannot run async.
+"""The benchmark's settings minus every middleware that cannot run async.
 
 For the benchmark's "uvicorn, async-only middleware" server only. Under an
 ASGI server Django runs each sync-only middleware (here WhiteNoise and the
@@ -8,8 +8,8 @@ them shows what the async view costs without those thread hops.
 
 from django.utils.module_loading import import_string
 
-from doubleboiler.settings import *  # noqa: F403
-from doubleboiler.settings import MIDDLEWARE
+from bench.settings import *  # noqa: F403
+from bench.settings import MIDDLEWARE
 
 SYNC_ONLY_MIDDLEWARE = [
     name for name in MIDDLEWARE if not getattr(import_string(name), "async_capable", False)

@@ -161,7 +161,12 @@ def section_io(args, work: Path, results: dict, samplers: dict) -> None:
         "io",
         web_concurrency=args.workers,
         celery_concurrency=args.celery_concurrency,
-        extra_env={"BENCH_UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}/"},
+        extra_env={
+            "BENCH_UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}/",
+            # /bench/io is routed by the benchmark's settings only (bench/urls.py).
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "PYTHONPATH": str(ROOT),
+        },
         workdir=work / "io",
     )
     servers: dict[str, Server] = {}
@@ -263,6 +268,26 @@ def section_io(args, work: Path, results: dict, samplers: dict) -> None:
 # ---- section 2: jobs end to end -------------------------------------------------------
 
 
+def job_limits(args) -> dict[str, str]:
+    """Per-client limits that let the benchmark's one client do its run.
+
+    The app limits each client address (docs/architecture.md, "Limits"): its
+    creation rate, its backlog and its running jobs. The benchmark is one
+    client creating --jobs jobs as fast as it can, to measure the pipeline,
+    so its private dynos get limits above what it sends. An app at --url keeps
+    its own limits: its jobs row counts the 429s as create errors.
+    """
+    jobs = str(max(args.jobs, 1000))
+    return {
+        "JOBS_CLIENT_CREATES_PER_MINUTE": str(max(args.jobs * 10, 1000)),
+        "JOBS_CLIENT_MAX_BACKLOG": jobs,
+        "JOBS_MAX_BACKLOG": jobs,
+        "JOBS_CLIENT_MAX_BACKLOG_SECONDS": "100000",
+        "JOBS_MAX_BACKLOG_SECONDS": "100000",
+        "JOBS_CLIENT_MAX_RUNNING": str(args.celery_concurrency),
+    }
+
+
 def one_jobs_run(args, url: str, label: str) -> dict:
     line = LiveLine()
 
@@ -319,6 +344,7 @@ def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str
                 broker_url=redis_db(broker_url, 0) if broker_url else None,
                 web_concurrency=args.workers,
                 celery_concurrency=args.celery_concurrency,
+                extra_env=job_limits(args),
                 workdir=work / f"jobs-{broker}",
             )
             instances.append(instance)
