@@ -26,7 +26,8 @@ if worker_class not in WORKER_CLASSES:
 threads = 1
 if worker_class == "gthread":
     threads = int(os.environ.get("GUNICORN_THREADS", os.environ.get("DATABASE_POOL_SIZE", "4")))
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# bin/dyno resolves `auto` (sized from the dyno's memory) before it starts Gunicorn.
+workers = int(os.environ.get("WEB_CONCURRENCY", "auto").replace("auto", "2"))
 # Requests one worker holds open at once. Database work is bounded separately
 # by the connection pool below.
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "500"))
@@ -34,6 +35,11 @@ worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "500"))
 # memory; the jitter keeps them from restarting all at once.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
 max_requests_jitter = max_requests // 10
+# And over its share of the dyno's memory (bin/dyno sets the cap from the memory
+# limit): the worker finishes the requests it holds and exits, and the master
+# starts a fresh one, as for max_requests. 0: no cap.
+max_worker_memory_mb = int(os.environ.get("GUNICORN_MAX_WORKER_MEMORY_MB", "0"))
+MEMORY_CHECK_EVERY = 16  # requests; reading /proc/self/statm costs a few microseconds
 # Platforms send SIGTERM and SIGKILL 30 s later; finish in-flight requests
 # well inside that (bin/dyno waits DYNO_GRACE_SECONDS=25 before its own SIGKILL).
 graceful_timeout = 20
@@ -53,6 +59,21 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s'
 # Under gevent each greenlet would open its own PostgreSQL connection; a small
 # psycopg pool per worker process bounds them (ignored for SQLite).
 os.environ.setdefault("DATABASE_POOL_SIZE", "4")
+
+
+def post_request(worker, req, environ, resp):
+    if not max_worker_memory_mb or not worker.alive or worker.nr % MEMORY_CHECK_EVERY:
+        return
+    with open("/proc/self/statm") as statm:
+        rss_mb = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 2**20
+    if rss_mb > max_worker_memory_mb:
+        worker.log.warning(
+            "Worker %s uses %s MB, over its %s MB (GUNICORN_MAX_WORKER_MEMORY_MB): recycling it",
+            worker.pid,
+            rss_mb,
+            max_worker_memory_mb,
+        )
+        worker.alive = False
 
 
 def post_fork(server, worker):

@@ -30,10 +30,12 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={value!r} is not a boolean: use true or false.")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, auto: int | None = None) -> int:
     value = os.environ.get(name, "").strip()
     if not value:
         return default
+    if auto is not None and value == "auto":
+        return auto
     try:
         return int(value)
     except ValueError:
@@ -188,7 +190,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_WORKER_CONCURRENCY = env_int("CELERY_CONCURRENCY", 2)
+# `auto` (the roles' default): bin/dyno sizes it from the dyno's memory before it starts
+# the worker; a process it did not start (release phase, one-off) runs no pool.
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_CONCURRENCY", 2, auto=2)
 # Recycle children before they grow: the whole dyno must fit 512 MB.
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_MAX_TASKS_PER_CHILD", 1000)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_MAX_MEMORY_PER_CHILD_KB", 150_000)

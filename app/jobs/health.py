@@ -1,6 +1,7 @@
 """Checks behind /healthz: one per layer of the dyno."""
 
 import functools
+import json
 import os
 import socket
 import sys
@@ -38,6 +39,8 @@ def web() -> dict:
         "worker_class": os.environ.get("WEB_WORKER_CLASS", "unknown"),
         "gevent_patched": gevent_patched,
         "inflight": inflight(),
+        # What bin/dyno chose from the dyno's memory and CPUs (absent when not run by it).
+        "sizing": json.loads(os.environ.get("DYNO_SIZING", "null")),
     }
 
 

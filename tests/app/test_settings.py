@@ -148,3 +148,13 @@ def test_own_addresses_are_allowed_only_when_asked():
     assert asked.stdout.strip().splitlines()[-1] == "True"
     default = django("shell", "-c", code, DEBUG="true", ALLOWED_HOSTS="app.example.org")
     assert default.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_auto_counts_load_outside_the_dyno_and_a_bad_one_is_a_clear_error():
+    # The release phase sees the config vars as the roles set them: `auto` for bin/dyno.
+    concurrency = "print(app.conf.worker_concurrency)"
+    assert _celery_conf(concurrency, CELERY_CONCURRENCY="auto") == "2"
+    assert _celery_conf(concurrency, CELERY_CONCURRENCY="5") == "5"
+    result = django("check", DEBUG="true", CELERY_CONCURRENCY="lots")
+    assert result.returncode != 0
+    assert "CELERY_CONCURRENCY='lots' is not a whole number." in result.stderr

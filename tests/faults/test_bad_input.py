@@ -60,7 +60,8 @@ def first_error(output: str) -> str:
 
 LOCAL_CASES = [
     ("local_app_port=70000", "use a port from 1 to 65535"),
-    ("local_app_web_concurrency=0", "run at least 1 Gunicorn worker"),
+    ("local_app_web_concurrency=0", "give auto or a whole number of Gunicorn workers from 1"),
+    ("local_app_memory_mb=64", "give the dyno's memory in MB, 128 or more"),
     ("local_app_state=sideways", "local_app_state"),
     (
         '{"local_app_config": {"DJANGO_SECRET_KEY": "mine"}}',

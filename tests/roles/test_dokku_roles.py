@@ -178,7 +178,9 @@ def test_a_fresh_host_addressed_by_ip_deploys_plain_http_then_changes_nothing(ta
     assert app.config["ALLOWED_HOSTS"] == "203.0.113.10"
     assert app.config["DJANGO_HTTPS_ONLY"] == "false"
     assert app.config["ALLOWED_HOSTS_OWN_ADDRESSES"] == "false"
-    assert app.config["WEB_CONCURRENCY"] == "2" and app.config["CELERY_CONCURRENCY"] == "2"
+    # bin/dyno sizes both for 512 MB (2 and 2) unless the container's limit is lower.
+    assert app.config["WEB_CONCURRENCY"] == "auto" and app.config["CELERY_CONCURRENCY"] == "auto"
+    assert app.config["DYNO_MEMORY_MB"] == "512"
     assert app.config["GUNICORN_WORKER_CLASS"] == "gevent"
     assert app.config["DYNO_DRAIN_SECONDS"] == "2"  # nginx reload, then SIGTERM
     assert app.buildpacks == ["https://github.com/heroku/heroku-buildpack-python.git#v351"]

@@ -82,9 +82,9 @@ def test_inventory_examples_must_name_variables_with_valid_values(repo):
             """\
             # local_app_prot: 5000
             # local_app_state: running
-            # local_app_web_concurrency: two
+            # local_app_memory_mb: two
             # Prose: with a colon is not an example.
-            local_app_celery_concurrency: [1]
+            local_app_healthcheck_timeout: [1]
             """
         )
     )
@@ -92,8 +92,8 @@ def test_inventory_examples_must_name_variables_with_valid_values(repo):
     assert len(problems) == 4, problems
     assert any("local_app_prot is not a variable" in p for p in problems)
     assert any("local_app_state: 'running' is refused" in p for p in problems)
-    assert any("local_app_web_concurrency: 'two' is refused" in p for p in problems)
-    assert any("setting local_app_celery_concurrency: [1] is refused" in p for p in problems)
+    assert any("local_app_memory_mb: 'two' is refused" in p for p in problems)
+    assert any("setting local_app_healthcheck_timeout: [1] is refused" in p for p in problems)
 
 
 def test_a_commented_block_is_read_whole(repo):

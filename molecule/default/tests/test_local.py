@@ -74,7 +74,14 @@ def test_inner_web_is_gunicorn_master_with_gevent_workers(host, outer_pid):
     workers = [
         p for p in tree if p.ppid == masters[0].pid and p.args.startswith("gunicorn: worker")
     ]
-    assert len(workers) == 2  # WEB_CONCURRENCY
+    # WEB_CONCURRENCY=auto: bin/dyno sized it for local_app_memory_mb, 512 MB by default.
+    sizing = get_json("healthz")[2]["checks"]["web"]["sizing"]
+    assert (sizing["memory_mb"], sizing["memory_source"], sizing["sized"]) == (
+        512,
+        "DYNO_MEMORY_MB",
+        ["web", "celery"],
+    )
+    assert len(workers) == sizing["web"] == 2
     seen = set()
     for _ in range(20):
         status, headers, report = get_json("healthz")
@@ -92,8 +99,8 @@ def test_inner_worker_is_celery_main_with_pool_children(host, outer_pid):
     mains = [p for p in tree if p.pid in titled and p.ppid not in titled]
     assert len(mains) == 1
     pool = [p for p in tree if p.ppid == mains[0].pid and "ForkPoolWorker" in p.args]
-    assert len(pool) == 2  # CELERY_CONCURRENCY
     _, _, report = get_json("healthz")
+    assert len(pool) == report["checks"]["web"]["sizing"]["celery"] == 2  # CELERY_CONCURRENCY=auto
     workers = report["checks"]["workers"]
     assert workers["count"] == 1
     assert sorted(next(iter(workers["pids"].values()))["pool"]) == sorted(p.pid for p in pool)

@@ -154,7 +154,7 @@ def test_web_unit_runs_the_outer_honcho_with_both_inner_processes(host):
         for pid, args, parent in tree
         if args.startswith("gunicorn: worker") and parent == masters[0][0]
     ]
-    assert len(workers) == 2, tree  # WEB_CONCURRENCY
+    assert len(workers) == 2, tree  # WEB_CONCURRENCY=auto, sized for dokku_app_memory_mb=512
     titled = {pid for pid, args, _ in tree if "celeryd" in args and "MainProcess" in args}
     # A pool child forked a moment ago still carries its parent's title.
     celery_main = [pid for pid, _, parent in tree if pid in titled and parent not in titled]
@@ -162,7 +162,7 @@ def test_web_unit_runs_the_outer_honcho_with_both_inner_processes(host):
     pool = [
         pid for pid, args, parent in tree if "ForkPoolWorker" in args and parent == celery_main[0]
     ]
-    assert len(pool) == 2, tree  # CELERY_CONCURRENCY
+    assert len(pool) == 2, tree  # CELERY_CONCURRENCY=auto, likewise
     # Everything runs as herokuish's unprivileged user, like a Dokku container.
     users = {host.check_output(f"ps -o user= -p {pid}") for pid, _, _ in tree}
     assert users <= {"herokuishuser", "herokuis+"}, users

@@ -45,6 +45,7 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS
 if not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured("Set CELERY_BROKER_URL or REDIS_URL to a redis:// URL.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_WORKER_CONCURRENCY = int(os.environ.get("CELERY_CONCURRENCY", "2"))
+# bin/dyno resolves `auto` before it starts the worker; other processes run no pool.
+CELERY_WORKER_CONCURRENCY = int(os.environ.get("CELERY_CONCURRENCY", "auto").replace("auto", "2"))
 if CELERY_BROKER_URL.startswith("rediss://"):
     CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": "none"}  # Heroku Redis' self-signed certificate
