@@ -4,13 +4,16 @@
     python -m bench --smoke          # tiny sizes: checks that it all works, measures nothing
     python -m bench --url http://127.0.0.1:5000 --sections jobs
 
-Sections (--sections io,jobs,cold):
+Sections (--sections io,jobs,cold,sizing):
   io    the same I/O-bound Django view (one 100 ms upstream call) on Gunicorn gevent (the
         dyno itself: bin/dyno with this project's gunicorn.conf.py), Gunicorn sync and
         uvicorn (async view), same worker count, interleaved runs at 50/200/500 clients
   jobs  N jobs created over HTTP, time until all are done, with the database broker and a
         Redis broker (private dynos), and on the app at --url when it answers
   cold  bin/dyno start to /healthz 200
+  sizing  a dyno left to size itself (WEB_CONCURRENCY=auto, CELERY_CONCURRENCY=auto) in a
+        cgroup limited to each of --memory-limits: the counts it chose, its peak memory
+        under the io load and a jobs load against the limit, and the throughput of both
 Memory (PSS of each dyno's process tree) is sampled throughout io and jobs.
 Every server runs on 127.0.0.1 on ports 7000-7999; the benchmark's own redis-server on the
 first free port from 6380 (or --redis-url).
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import shlex
@@ -30,12 +34,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from . import report
 from .app import BIN_DIR, ROOT, AppInstance, Server
+from .cgroup import MemoryCgroup
 from .jobs import run_jobs
 from .loadgen import have_wrk, run_load
 from .procs import MemorySampler, Process, find_dyno_root, free_port, http_status, tree_memory
@@ -50,7 +56,12 @@ SMOKE = {
     "job_clients": 4,
     "cold_runs": 1,
     "settle": 0.5,
+    "memory_limits": "512",
+    "sizing_jobs": 20,
+    "sizing_clients": 8,
 }
+# Redis databases: 0 for the jobs section, 1 to 12 for cold starts, 13 and up for sizing.
+SIZING_REDIS_DB = 13
 
 
 def progress(message: str) -> None:
@@ -147,16 +158,21 @@ def wait_quiet(url: str, limit_ms: float, timeout: float = 90.0) -> None:
     raise RuntimeError(f"{url} still slow after {timeout:.0f} s")
 
 
-def section_io(args, work: Path, results: dict, samplers: dict) -> None:
-    upstream_port = free_port()
+def start_upstream(args, work: Path) -> tuple[Process, int]:
+    port = free_port()
     upstream = Process(
         "upstream",
-        [sys.executable, "-m", "bench.upstream", "--port", str(upstream_port),
+        [sys.executable, "-m", "bench.upstream", "--port", str(port),
          "--delay-ms", str(args.upstream_ms)],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
-        log_path=work / "upstream.log",
+        log_path=work / f"upstream-{port}.log",
     )  # fmt: skip
+    return upstream, port
+
+
+def section_io(args, work: Path, results: dict, samplers: dict) -> None:
+    upstream, upstream_port = start_upstream(args, work)
     instance = AppInstance(
         "io",
         web_concurrency=args.workers,
@@ -479,6 +495,122 @@ def section_cold(args, work: Path, results: dict, redis_url: str | None) -> None
     results["cold_start"] = {"runs": runs, "summary": summary}
 
 
+# ---- section 5: sizing from the memory limit ------------------------------------------------
+
+
+def healthz(url: str) -> dict:
+    with urllib.request.urlopen(url + "/healthz", timeout=10) as response:  # noqa: S310 (loopback)
+        return json.load(response)
+
+
+def recycled(log: Path) -> dict[str, int]:
+    """How many web workers and Celery children were replaced over their memory caps."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return {
+        "web": text.count("(GUNICORN_MAX_WORKER_MEMORY_MB): recycling it"),
+        # billiard's MAXMEM_USED_FMT
+        "celery": text.count("child process exiting after exceeding memory limit"),
+    }
+
+
+def section_sizing(args, work: Path, results: dict, redis_url: str | None) -> None:
+    rows: list[dict] = []
+    notes: list[str] = []
+    upstream, upstream_port = start_upstream(args, work)
+    jobs_args = argparse.Namespace(
+        **{**vars(args), "jobs": args.sizing_jobs, "job_io_ms": args.sizing_job_io_ms,
+           "job_cpu": 0, "job_batch": 1}
+    )  # fmt: skip
+    try:
+        for index, limit_mb in enumerate(args.memory_limits):
+            try:
+                group = MemoryCgroup.create(
+                    f"double-boiler-bench-{os.getpid()}-{limit_mb}", limit_mb
+                )
+            except OSError as exc:
+                notes.append(f"no {limit_mb} MB cgroup ({exc}): the sizing section was skipped")
+                progress(notes[-1])
+                break
+            instance = AppInstance(
+                f"sizing-{limit_mb}",
+                broker_url=redis_db(redis_url, SIZING_REDIS_DB + index) if redis_url else None,
+                extra_env={
+                    **job_limits(jobs_args),
+                    # Whatever the dyno sized: the benchmark is one client.
+                    "JOBS_CLIENT_MAX_RUNNING": "1000",
+                    "BENCH_UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}/",
+                    "DJANGO_SETTINGS_MODULE": "bench.settings",
+                    "PYTHONPATH": str(ROOT),
+                },
+                workdir=work / f"sizing-{limit_mb}",
+            )
+            dyno = None
+            sampler = None
+            try:
+                instance.prepare(collectstatic=False)
+                dyno = instance.start(
+                    f"sizing-{limit_mb}",
+                    group.wrap([sys.executable, str(ROOT / "bin" / "dyno")]),
+                    WEB_CONCURRENCY="auto",
+                    CELERY_CONCURRENCY="auto",
+                )
+                sampler = MemorySampler(dyno.pid)
+                dyno.wait_healthy(timeout=120)
+                sizing = healthz(dyno.url)["checks"]["web"]["sizing"]
+                idle_mb, processes = settle_then_measure(dyno.pid, args.settle)
+                load_started = sampler.mark("load")
+                io = run_load(
+                    dyno.url + "/bench/io", args.sizing_clients, args.duration, args.timeout,
+                    work, args.tool,
+                )  # fmt: skip
+                jobs = one_jobs_run(jobs_args, dyno.url, f"sizing {limit_mb} MB jobs")
+                peak = sampler.peak_between(load_started, float("inf"))
+                row = {
+                    "limit_mb": limit_mb,
+                    "broker": "redis" if redis_url else "db",
+                    "web": sizing["web"],
+                    "celery": sizing["celery"],
+                    "memory_source": sizing["memory_source"],
+                    "web_cap_mb": sizing["web_worker_cap_mb"],
+                    "celery_cap_mb": sizing["celery_child_cap_mb"],
+                    "idle_mb": round(idle_mb, 1),
+                    "peak_mb": round(peak, 1) if peak else None,
+                    "processes": max(processes, max(n for _, _, n, _ in sampler.samples)),
+                    "cgroup_peak_mb": group.peak_mb(),
+                    "oom_kills": group.oom_kills(),
+                    "io_rps": io.rps,
+                    "io_p99_ms": io.p99_ms,
+                    "io_errors": io.errors,
+                    "jobs_per_s": jobs["jobs_per_s"],
+                    "jobs_failed": jobs["failed"],
+                    "recycled": recycled(dyno.process.log_path),
+                }
+                rows.append(row)
+                progress(
+                    f"sizing {limit_mb} MB: {row['web']} web + {row['celery']} Celery, "
+                    f"peak {report.fmt(row['peak_mb'])} MB "
+                    f"({100 * (row['peak_mb'] or 0) / limit_mb:.0f}%), "
+                    f"io {io.rps:,.0f} req/s, jobs {jobs['jobs_per_s']:,.1f}/s"
+                )
+            finally:
+                if dyno is not None:
+                    dyno.stop()
+                if sampler is not None:
+                    sampler.stop()
+                instance.cleanup()
+                group.remove()
+    finally:
+        upstream.stop()
+    results["sizing"] = {
+        "rows": rows,
+        "notes": notes,
+        "clients": args.sizing_clients,
+        "jobs": args.sizing_jobs,
+        "job_io_ms": args.sizing_job_io_ms,
+        "target": 0.8,
+    }
+
+
 # ---- memory summary -----------------------------------------------------------------------
 
 
@@ -547,7 +679,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="results folder (%(default)s)"
     )
-    parser.add_argument("--sections", default="io,jobs,cold")
+    parser.add_argument("--sections", default="io,jobs,cold,sizing")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure; figures are medians")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per load run")
     parser.add_argument(
@@ -576,6 +708,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "them); default: start a private redis-server on the first free port from 6380",
     )
     parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument(
+        "--memory-limits", default="512,1024", help="MB, comma-separated, for the sizing section"
+    )
+    parser.add_argument("--sizing-clients", type=int, default=200, help="io clients (sizing)")
+    parser.add_argument("--sizing-jobs", type=int, default=500, help="jobs per run (sizing)")
+    parser.add_argument(
+        "--sizing-job-io-ms",
+        type=int,
+        default=100,
+        help="each sizing job's I/O wait: jobs that wait, so more Celery children do more",
+    )
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before idle memory")
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -588,9 +731,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if set(args.servers) - set(report.SERVER_LABELS):
         parser.error(f"--servers: choose from {', '.join(report.SERVER_LABELS)}")
     args.brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
-    if not 1 <= args.cold_runs <= 15:
-        parser.error("--cold-runs: from 1 to 15 (each Redis cold start gets its own database)")
-    unknown = set(args.sections) - {"io", "jobs", "cold"}
+    if not 1 <= args.cold_runs <= SIZING_REDIS_DB - 1:
+        parser.error(
+            f"--cold-runs: from 1 to {SIZING_REDIS_DB - 1} (one Redis database per cold start)"
+        )
+    args.memory_limits = [int(m) for m in str(args.memory_limits).split(",") if m.strip()]
+    if len(args.memory_limits) > 16 - SIZING_REDIS_DB or any(m < 256 for m in args.memory_limits):
+        parser.error(f"--memory-limits: up to {16 - SIZING_REDIS_DB} limits of 256 MB or more")
+    unknown = set(args.sections) - {"io", "jobs", "cold", "sizing"}
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     args.raw = raw
@@ -625,7 +773,7 @@ def main(argv: list[str] | None = None) -> int:
     failure = None
     try:
         redis_url = None
-        if "redis" in args.brokers and {"jobs", "cold"} & set(args.sections):
+        if "redis" in args.brokers and {"jobs", "cold", "sizing"} & set(args.sections):
             if args.redis_url:
                 redis_url, note = args.redis_url, f"Redis at {args.redis_url} (--redis-url)"
             else:
@@ -638,6 +786,8 @@ def main(argv: list[str] | None = None) -> int:
             section_jobs(args, work, results, samplers, redis_url)
         if "cold" in args.sections:
             section_cold(args, work, results, redis_url)
+        if "sizing" in args.sections:
+            section_sizing(args, work, results, redis_url)
     except Exception as exc:
         # Keep what the finished sections measured; say what broke.
         failure = f"{type(exc).__name__}: {exc}"

@@ -238,6 +238,55 @@ def render_tables(results: dict) -> str:
             for r in cold["summary"]
         ]
         out.append(table(["broker", "median s", "min s", "max s"], rows))
+    sizing = results.get("sizing")
+    if sizing and (sizing.get("rows") or sizing.get("notes")):
+        out.append(
+            f"\n### 5. Sizing from the memory limit: bin/dyno with WEB_CONCURRENCY and "
+            f"CELERY_CONCURRENCY auto, in a cgroup of each limit; io at {sizing['clients']} "
+            f"clients for {opts['duration']:.0f} s, then {sizing['jobs']} jobs of "
+            f"{sizing['job_io_ms']} ms I/O each; peak PSS of the tree under both, against "
+            f"{sizing['target']:.0%} of the limit\n"
+        )
+        rows = [
+            [
+                f"{r['limit_mb']:,} MB",
+                BROKER_LABELS.get(r["broker"], r["broker"]),
+                f"{r['web']} + {r['celery']}",
+                fmt(r["idle_mb"]),
+                fmt(r["peak_mb"]),
+                f"{100 * r['peak_mb'] / r['limit_mb']:.0f}%" if r["peak_mb"] else "-",
+                fmt(r["cgroup_peak_mb"]),
+                fmt(r["io_rps"]),
+                fmt(r["io_p99_ms"]),
+                fmt(r["jobs_per_s"], 1),
+                f"{r['recycled']['web']} + {r['recycled']['celery']}",
+                fmt(r["oom_kills"]),
+            ]
+            for r in sizing["rows"]
+        ]
+        if rows:
+            out.append(
+                table(
+                    [
+                        "limit",
+                        "broker",
+                        "web + Celery",
+                        "idle MB",
+                        "peak MB",
+                        "of limit",
+                        "cgroup peak MB",
+                        "io req/s",
+                        "io p99 ms",
+                        "jobs/s",
+                        "recycled",
+                        "OOM kills",
+                    ],
+                    rows,
+                    set(range(2, 12)),
+                )
+            )
+        for note in sizing.get("notes", []):
+            out.append(f"\nNote: {note}")
     return "\n".join(out) + "\n"
 
 

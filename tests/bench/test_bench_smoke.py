@@ -37,7 +37,7 @@ def test_benchmark_smoke_writes_table_json_and_plots(tmp_path: Path) -> None:
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-4000:]
     assert "[bench" in completed.stderr  # progress was shown while it ran
-    for heading in ("### 1.", "### 2.", "### 3.", "### 4."):
+    for heading in ("### 1.", "### 2.", "### 3.", "### 4.", "### 5."):
         assert heading in completed.stdout
 
     results = json.loads((out / "results.json").read_text())
@@ -69,6 +69,16 @@ def test_benchmark_smoke_writes_table_json_and_plots(tmp_path: Path) -> None:
     cold = results["cold_start"]["summary"]
     assert {row["broker"] for row in cold} == set(brokers.split(","))
     assert all(row["median_s"] > 0 for row in cold)
+
+    sizing = results["sizing"]
+    if sizing["rows"]:  # a machine where we may make a cgroup (CI runs as root)
+        (row,) = sizing["rows"]
+        assert row["limit_mb"] == 512 and row["memory_source"].startswith("cgroup memory.")
+        assert (row["web"], row["celery"]) == (2, 2)  # what bin/dyno sizes for 512 MB
+        assert row["jobs_failed"] == 0 and row["io_errors"] == 0 and row["oom_kills"] == 0
+        assert 0 < row["peak_mb"] <= 0.8 * 512
+    else:
+        assert "the sizing section was skipped" in sizing["notes"][0]
 
     for name in ("io.png", "jobs.png", "memory.png"):
         assert (out / name).read_bytes().startswith(PNG_MAGIC), name
