@@ -191,6 +191,8 @@ def section_io(args, work: Path, results: dict, samplers: dict) -> None:
         "sync": "/bench/io",
         "asgi": "/bench/io-async",
         "asgi-lean": "/bench/io-async",
+        "granian-asgi": "/bench/io-async",
+        "granian-wsgi": "/bench/io",
     }
     try:
         progress(f"io: starting the upstream and the servers: {', '.join(args.servers)}")
@@ -199,8 +201,24 @@ def section_io(args, work: Path, results: dict, samplers: dict) -> None:
             str(BIN_DIR / "uvicorn"), "doubleboiler.asgi:application", "--app-dir", "app",
             "--host", "127.0.0.1", "--port", "{port}", "--workers", str(args.workers),
         ]  # fmt: skip
+        granian = [
+            str(BIN_DIR / "granian"), "--working-dir", "app", "--host", "127.0.0.1",
+            "--port", "{port}", "--workers", str(args.workers), "--no-access-log",
+        ]  # fmt: skip
         for name in args.servers:
-            if name == "gevent":
+            if name == "granian-asgi":
+                servers[name] = instance.start(
+                    name, [*granian, "--interface", "asgi", "doubleboiler.asgi:application"]
+                )
+            elif name == "granian-wsgi":
+                # WSGI runs in granian's blocking threads, each holding one request while
+                # it waits on the upstream: enough that 200 clients are not capped by them.
+                servers[name] = instance.start(
+                    name,
+                    [*granian, "--interface", "wsgi", "--blocking-threads",
+                     str(args.granian_threads), "doubleboiler.wsgi:application"],
+                )  # fmt: skip
+            elif name == "gevent":
                 servers[name] = instance.start_dyno("gevent-dyno")
             elif name == "sync":
                 servers[name] = instance.start(
@@ -687,13 +705,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--servers",
-        default="gevent,sync,asgi,asgi-lean",
+        default="gevent,sync,asgi,asgi-lean,granian-asgi,granian-wsgi",
         help="web servers compared in the io section (%(default)s)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
     parser.add_argument("--workers", type=int, default=2, help="web worker processes per server")
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--upstream-ms", type=float, default=100.0)
+    parser.add_argument(
+        "--granian-threads", type=int, default=100, help="blocking threads per granian WSGI worker"
+    )
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--job-clients", type=int, default=50)
     parser.add_argument("--job-batch", type=int, default=1, help="jobs per create request")

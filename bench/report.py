@@ -12,8 +12,17 @@ SERVER_LABELS = {
     "sync": "Gunicorn sync",
     "asgi": "uvicorn, async view",
     "asgi-lean": "uvicorn, async view, async-only middleware",
+    "granian-asgi": "granian ASGI, async view",
+    "granian-wsgi": "granian WSGI, sync view",
 }
-SERVER_COLOURS = {"gevent": "#2f9e6e", "sync": "#9a9a9a", "asgi": "#4a7fd6", "asgi-lean": "#9db8e8"}
+SERVER_COLOURS = {
+    "gevent": "#2f9e6e",
+    "sync": "#9a9a9a",
+    "asgi": "#4a7fd6",
+    "asgi-lean": "#9db8e8",
+    "granian-asgi": "#d6844a",
+    "granian-wsgi": "#e8c09d",
+}
 BROKER_LABELS = {"db": "database broker (SQLite)", "redis": "Redis broker"}
 DYNO_LIMIT_MB = 512
 
@@ -88,6 +97,8 @@ def summarize_io(runs: list[dict]) -> tuple[list[dict], list[dict]]:
                 "gevent_over_sync": ratio("sync"),
                 "gevent_over_asgi": ratio("asgi"),
                 "gevent_over_asgi_lean": ratio("asgi-lean"),
+                "gevent_over_granian_asgi": ratio("granian-asgi"),
+                "gevent_over_granian_wsgi": ratio("granian-wsgi"),
             }
         )
     return rows, ratios
@@ -161,13 +172,22 @@ def render_tables(results: dict) -> str:
                 times(r["gevent_over_sync"]),
                 times(r["gevent_over_asgi"]),
                 times(r.get("gevent_over_asgi_lean")),
+                times(r.get("gevent_over_granian_asgi")),
+                times(r.get("gevent_over_granian_wsgi")),
             ]
             for r in io["ratios"]
         ]
         out.append("\nThroughput ratios (req/s):\n")
         out.append(
             table(
-                ["clients", "gevent / sync", "gevent / ASGI", "gevent / ASGI, async-only mw"],
+                [
+                    "clients",
+                    "gevent / sync",
+                    "gevent / uvicorn",
+                    "gevent / uvicorn, async-only mw",
+                    "gevent / granian ASGI",
+                    "gevent / granian WSGI",
+                ],
                 ratio_rows,
             )
         )
