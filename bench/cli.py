@@ -41,6 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from . import report
 from .app import BIN_DIR, ROOT, AppInstance, Server
+from .ceiling import database_broker_url, run_ceiling
 from .cgroup import MemoryCgroup
 from .jobs import run_jobs
 from .loadgen import have_wrk, run_load
@@ -60,8 +61,10 @@ SMOKE = {
     "sizing_jobs": 20,
     "sizing_clients": 8,
 }
-# Redis databases: 0 for the jobs section, 1 to 12 for cold starts, 13 and up for sizing.
+# Redis databases: 0 for the jobs section, 1 to 12 for cold starts, 13 and 14 for sizing,
+# 15 for bare Celery's ceiling.
 SIZING_REDIS_DB = 13
+CEILING_REDIS_DB = 15
 
 
 def progress(message: str) -> None:
@@ -439,7 +442,28 @@ def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str
                     f"{result['created_per_s']:,.0f} created/s, p50 {result['p50_ms']:,.0f} ms, "
                     f"p99 {result['p99_ms']:,.0f} ms, {result['failed']} failed"
                 )
-        results["jobs"] = {"runs": runs, "summary": report.summarize_jobs(runs), "notes": notes}
+        ceiling = []
+        for broker, broker_url in brokers.items():
+            # Bare Celery on the same broker, same settings, an empty task (bench/ceiling.py).
+            url = (
+                redis_db(broker_url, CEILING_REDIS_DB)
+                if broker_url
+                else database_broker_url(f"sqlite:///{work / f'ceiling-{broker}.sqlite3'}")
+            )
+            for rep in range(args.runs):
+                result = run_ceiling(url, args.jobs, args.celery_concurrency, work)
+                ceiling.append({"broker": broker, "rep": rep, **result})
+                progress(
+                    f"jobs: bare Celery on the {broker} broker drained {args.jobs} empty tasks "
+                    f"at {result['tasks_per_s']:,.0f}/s (rep {rep + 1}/{args.runs})"
+                )
+        results["jobs"] = {
+            "runs": runs,
+            "summary": report.summarize_jobs(runs),
+            "ceiling": report.summarize_ceiling(ceiling),
+            "ceiling_runs": ceiling,
+            "notes": notes,
+        }
         results.setdefault("memory_idle", {}).update(
             {k: {"mb": round(mb, 1), "processes": n} for k, (mb, n) in idle.items()}
         )
@@ -757,8 +781,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             f"--cold-runs: from 1 to {SIZING_REDIS_DB - 1} (one Redis database per cold start)"
         )
     args.memory_limits = [int(m) for m in str(args.memory_limits).split(",") if m.strip()]
-    if len(args.memory_limits) > 16 - SIZING_REDIS_DB or any(m < 256 for m in args.memory_limits):
-        parser.error(f"--memory-limits: up to {16 - SIZING_REDIS_DB} limits of 256 MB or more")
+    if len(args.memory_limits) > CEILING_REDIS_DB - SIZING_REDIS_DB or any(
+        m < 256 for m in args.memory_limits
+    ):
+        parser.error(
+            f"--memory-limits: up to {CEILING_REDIS_DB - SIZING_REDIS_DB} limits of 256 MB or more"
+        )
     unknown = set(args.sections) - {"io", "jobs", "cold", "sizing"}
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")

@@ -104,6 +104,18 @@ def summarize_io(runs: list[dict]) -> tuple[list[dict], list[dict]]:
     return rows, ratios
 
 
+def summarize_ceiling(runs: list[dict]) -> list[dict]:
+    return [
+        {
+            "broker": broker,
+            "tasks_per_s": median([r["tasks_per_s"] for r in runs if r["broker"] == broker]),
+            "sent_per_s": median([r["sent_per_s"] for r in runs if r["broker"] == broker]),
+            "runs": sum(r["broker"] == broker for r in runs),
+        }
+        for broker in dict.fromkeys(r["broker"] for r in runs)
+    ]
+
+
 def summarize_jobs(runs: list[dict]) -> list[dict]:
     rows = []
     for target in dict.fromkeys(r["target"] for r in runs):
@@ -201,10 +213,18 @@ def render_tables(results: dict) -> str:
             f"io_wait_ms={opts['job_io_ms']}, cpu_iterations={opts['job_cpu']}; "
             f"{opts['celery_concurrency']} Celery children; median of {opts['runs']} runs\n"
         )
+        ceiling = {c["broker"]: c["tasks_per_s"] for c in jobs.get("ceiling", [])}
+
+        def share(target: str, done: float | None) -> str:
+            broker = target.removeprefix("dyno, ").removesuffix(" broker")
+            bare = ceiling.get(broker)
+            return f"{100 * done / bare:.0f}%" if done and bare else "-"
+
         rows = [
             [
                 r["target"],
                 fmt(r["jobs_per_s"]),
+                share(r["target"], r["jobs_per_s"]),
                 fmt(r["created_per_s"]),
                 fmt(r["p50_ms"]),
                 fmt(r["p99_ms"]),
@@ -213,12 +233,40 @@ def render_tables(results: dict) -> str:
             ]
             for r in jobs["summary"]
         ]
+        rows += [
+            [
+                f"bare Celery, {c['broker']} broker (ceiling)",
+                fmt(c["tasks_per_s"]),
+                "100%",
+                fmt(c["sent_per_s"]),
+                "-",
+                "-",
+                "-",
+                "-",
+            ]
+            for c in jobs.get("ceiling", [])
+        ]
         out.append(
             table(
-                ["target", "jobs/s done", "jobs/s created", "p50 ms", "p99 ms", "wall s", "failed"],
+                [
+                    "target",
+                    "jobs/s done",
+                    "of bare Celery",
+                    "jobs/s created",
+                    "p50 ms",
+                    "p99 ms",
+                    "wall s",
+                    "failed",
+                ],
                 rows,
             )
         )
+        if ceiling:
+            out.append(
+                "\nBare Celery: the same broker and settings (late acks, prefetch 1, the same "
+                "children), an empty task, draining a backlog queued before the worker started "
+                "(bench/ceiling.py); its 'created' column is the rate one producer queued them."
+            )
         for note in jobs.get("notes", []):
             out.append(f"\nNote: {note}")
     memory = results.get("memory")

@@ -62,6 +62,10 @@ def test_benchmark_smoke_writes_table_json_and_plots(tmp_path: Path) -> None:
         assert row["failed"] == 0 and row["create_errors"] == 0
         assert row["p50_ms"] > 0
 
+    ceiling = results["jobs"]["ceiling"]
+    assert {row["broker"] for row in ceiling} == set(brokers.split(","))
+    assert all(row["tasks_per_s"] > 0 for row in ceiling)
+
     memory = results["memory"]
     assert memory["rows"] and all(row["mb"] > 0 for row in memory["rows"])
     assert {t["dyno"] for t in memory["timelines"]} >= {"gevent dyno (io)", "dyno, db broker"}
