@@ -60,6 +60,8 @@ SMOKE = {
     "memory_limits": "512",
     "sizing_jobs": 20,
     "sizing_clients": 8,
+    "held_clients": 8,
+    "held_wait": 0.5,
 }
 # Redis databases: 0 for the jobs section, 1 to 12 for cold starts, 13 and 14 for sizing,
 # 15 for bare Celery's ceiling.
@@ -181,6 +183,8 @@ def section_io(args, work: Path, results: dict, samplers: dict) -> None:
         web_concurrency=args.workers,
         celery_concurrency=args.celery_concurrency,
         extra_env={
+            # The held-requests runs create a few long jobs from the one benchmark client.
+            **job_limits(args),
             "BENCH_UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}/",
             # /bench/io is routed by the benchmark's settings only (bench/urls.py).
             "DJANGO_SETTINGS_MODULE": "bench.settings",
@@ -281,12 +285,16 @@ def section_io(args, work: Path, results: dict, samplers: dict) -> None:
                     )
         if memory_mark:
             memory_mark.mark("io done")
+        held = held_requests(args, servers, order, work) if args.held_clients else []
         summary, ratios = report.summarize_io(runs)
         results["io"] = {
             "tool": runs[0]["tool"] if runs else None,
             "runs": runs,
             "summary": summary,
             "ratios": ratios,
+            "held": held,
+            "held_clients": args.held_clients,
+            "held_wait_s": args.held_wait,
             "servers": {
                 name: {"pid": s.pid, "port": s.port, "path": paths[name]}
                 for name, s in servers.items()
@@ -300,6 +308,42 @@ def section_io(args, work: Path, results: dict, samplers: dict) -> None:
             progress(f"io: stopped {name} (exit {code})")
         upstream.stop()
         instance.cleanup()
+
+
+def create_job(url: str, io_wait_ms: int) -> int:
+    request = urllib.request.Request(  # noqa: S310 (loopback URLs we built)
+        url + "/api/jobs",
+        data=json.dumps({"io_wait_ms": io_wait_ms}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+        return json.load(response)["id"]
+
+
+def held_requests(args, servers: dict[str, Server], order: list[str], work: Path) -> list[dict]:
+    """Long-polls: each client holds `GET /api/jobs/<id>?wait=N` on a job still running.
+
+    The same closed loop as the I/O runs, but what each request waits for is the app's
+    own long-poll (app/jobs/waiting.py), not an upstream: a server holds as many at once
+    as it has greenlets (gevent), threads (granian WSGI, and asgiref's for the sync view
+    under ASGI) or processes (sync). The gevent dyno's Celery runs the jobs; the other
+    servers read the same database.
+    """
+    rows = []
+    for name in order:
+        # 30 s of work: still running when this 10 s run ends.
+        job = create_job(servers["gevent"].url, io_wait_ms=30_000)
+        url = f"{servers[name].url}/api/jobs/{job}?wait={args.held_wait:g}"
+        result = run_load(url, args.held_clients, args.duration, args.timeout, work, args.tool)
+        rows.append({"server": name, **result.as_dict()})
+        progress(
+            f"io held requests {name:6} c={args.held_clients}: {result.rps:,.1f} answered/s "
+            f"(at most {args.held_clients / args.held_wait:,.0f}), p50 "
+            f"{report.fmt(result.p50_ms)} ms, p99 {report.fmt(result.p99_ms)} ms, "
+            f"errors {result.errors}"
+        )
+    return rows
 
 
 # ---- section 2: jobs end to end -------------------------------------------------------
@@ -733,6 +777,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="web servers compared in the io section (%(default)s)",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
+    parser.add_argument(
+        "--held-clients",
+        type=int,
+        default=200,
+        help="long-poll clients in the io section (0: none)",
+    )
+    parser.add_argument("--held-wait", type=float, default=2.0, help="each long-poll's ?wait=")
     parser.add_argument("--workers", type=int, default=2, help="web worker processes per server")
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--upstream-ms", type=float, default=100.0)

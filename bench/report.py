@@ -203,6 +203,37 @@ def render_tables(results: dict) -> str:
                 ratio_rows,
             )
         )
+    if io and io.get("held"):
+        clients, wait = io["held_clients"], io["held_wait_s"]
+        out.append(
+            f"\nHeld requests: {clients} clients, each holding `GET /api/jobs/<id>?wait={wait:g}`"
+            f" on a job still running (answered after {wait:g} s; at best {clients / wait:,.0f}"
+            f" answered/s, p50 {wait * 1000:,.0f} ms):\n"
+        )
+        rows = [
+            [
+                SERVER_LABELS[r["server"]],
+                fmt(r["rps"], 1),
+                f"{r['rps'] * wait:,.0f}",
+                fmt(r["p50_ms"]),
+                fmt(r["p99_ms"]),
+                fmt(r["errors"]),
+            ]
+            for r in io["held"]
+        ]
+        out.append(
+            table(
+                [
+                    "server",
+                    "answered/s",
+                    "held at once (answered/s x wait)",
+                    "p50 ms",
+                    "p99 ms",
+                    "errors",
+                ],
+                rows,
+            )
+        )
     jobs = results.get("jobs")
     if jobs and jobs.get("summary"):
         batch = opts["job_batch"]

@@ -52,6 +52,8 @@ def test_benchmark_smoke_writes_table_json_and_plots(tmp_path: Path) -> None:
         assert run["completed"] > 0, run
         assert run["p50_ms"] is not None and run["p50_ms"] > 0
     assert all(r["gevent_over_sync"] is not None for r in io["ratios"])
+    assert {row["server"] for row in io["held"]} == set(SERVER_LABELS)
+    assert all(row["completed"] > 0 for row in io["held"])
 
     jobs = results["jobs"]["summary"]
     assert {row["target"] for row in jobs} == {
