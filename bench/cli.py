@@ -29,6 +29,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -46,6 +47,7 @@ from .cgroup import MemoryCgroup
 from .jobs import run_jobs
 from .loadgen import have_wrk, run_load
 from .procs import MemorySampler, Process, find_dyno_root, free_port, http_status, tree_memory
+from .profile import classify, have_py_spy, start_recording
 from .redis_server import start_redis
 
 DEFAULT_OUT = ROOT / "bench" / "results"
@@ -486,6 +488,12 @@ def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str
                     f"{result['created_per_s']:,.0f} created/s, p50 {result['p50_ms']:,.0f} ms, "
                     f"p99 {result['p99_ms']:,.0f} ms, {result['failed']} failed"
                 )
+        profiles = {}
+        if args.profile and have_py_spy():
+            for broker, dyno in dynos.items():
+                profiles[broker] = profiled_run(args, dyno, broker, work)
+        elif args.profile:
+            notes.append("py-spy is not installed: no profile (pip install py-spy)")
         ceiling = []
         for broker, broker_url in brokers.items():
             # Bare Celery on the same broker, same settings, an empty task (bench/ceiling.py).
@@ -506,6 +514,7 @@ def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str
             "summary": report.summarize_jobs(runs),
             "ceiling": report.summarize_ceiling(ceiling),
             "ceiling_runs": ceiling,
+            "profiles": profiles,
             "notes": notes,
         }
         results.setdefault("memory_idle", {}).update(
@@ -520,6 +529,38 @@ def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str
             samplers["deployed app"].stop()
         for instance in instances:
             instance.cleanup()
+
+
+def profiled_run(args, dyno: Server, broker: str, work: Path) -> dict:
+    """One more jobs run, not counted above, with py-spy sampling the dyno's whole tree."""
+    raw = work / f"profile-{broker}.raw"
+    # Stopped with SIGINT (py-spy then writes what it sampled) when the run is over.
+    spy = start_recording(dyno.pid, args.job_timeout, raw)
+    try:
+        time.sleep(1)  # py-spy attaches to every process first
+        sampling = time.perf_counter()
+        result = one_jobs_run(args, dyno.url, f"jobs profiled run, {broker} broker")
+        run_seconds = time.perf_counter() - sampling
+    finally:
+        spy.send_signal(signal.SIGINT)
+        try:
+            spy.wait(30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+        sampled = time.perf_counter() - sampling + 1
+    profile = classify(raw.read_text()) if raw.exists() else {"samples": 0, "stages": []}
+    if not profile["samples"]:
+        progress(f"jobs: py-spy sampled nothing of the {broker}-broker dyno (may it ptrace?)")
+    profile.update(
+        jobs_per_s=result["jobs_per_s"],
+        sampled_seconds=round(sampled, 1),
+        run_seconds=round(run_seconds, 1),
+    )
+    progress(
+        f"jobs: profiled run on the {broker} broker, {result['jobs_per_s']:,.0f} jobs/s, "
+        f"{profile['samples']:,} samples"
+    )
+    return profile
 
 
 def redis_db(url: str, number: int) -> str:
@@ -791,6 +832,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--granian-threads", type=int, default=100, help="blocking threads per granian WSGI worker"
     )
     parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="skip the jobs section's profiled run (py-spy)",
+    )
     parser.add_argument("--job-clients", type=int, default=50)
     parser.add_argument("--job-batch", type=int, default=1, help="jobs per create request")
     parser.add_argument("--job-io-ms", type=int, default=0, help="each job's I/O wait")

@@ -298,6 +298,21 @@ def render_tables(results: dict) -> str:
                 "children), an empty task, draining a backlog queued before the worker started "
                 "(bench/ceiling.py); its 'created' column is the rate one producer queued them."
             )
+        for broker, profile in jobs.get("profiles", {}).items():
+            if not profile.get("samples"):
+                continue
+            out.append(
+                f"\nWhere the time went, {BROKER_LABELS.get(broker, broker)}: py-spy samples of "
+                f"the dyno's whole tree over one more run ({profile['jobs_per_s']:,.0f} jobs/s; "
+                f"{profile['samples']:,} samples over {profile['sampled_seconds']} s, the run "
+                f"took {profile['run_seconds']} s), idle time left out (bench/profile.py):\n"
+            )
+            rows = [
+                [s["role"], s["stage"], f"{100 * s['share']:.1f}%"]
+                for s in profile["stages"]
+                if s["share"] >= 0.005
+            ]
+            out.append(table(["process", "stage", "of samples"], rows, {2}))
         for note in jobs.get("notes", []):
             out.append(f"\nNote: {note}")
     memory = results.get("memory")

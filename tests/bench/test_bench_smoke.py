@@ -64,6 +64,13 @@ def test_benchmark_smoke_writes_table_json_and_plots(tmp_path: Path) -> None:
         assert row["failed"] == 0 and row["create_errors"] == 0
         assert row["p50_ms"] > 0
 
+    profiles = results["jobs"]["profiles"]
+    assert set(profiles) == set(brokers.split(","))
+    for profile in profiles.values():  # py-spy is in the tooling virtualenv
+        roles = {stage["role"] for stage in profile["stages"]}
+        assert {"web worker", "Celery child"} <= roles, profile
+        assert abs(sum(stage["share"] for stage in profile["stages"]) - 1) < 1e-6
+
     ceiling = results["jobs"]["ceiling"]
     assert {row["broker"] for row in ceiling} == set(brokers.split(","))
     assert all(row["tasks_per_s"] > 0 for row in ceiling)
