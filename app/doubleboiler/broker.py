@@ -13,6 +13,10 @@ hobbyist needs. The subclasses change three things:
   option to SQLAlchemy's create_engine, so the interval cannot be an option).
 - They prune delivered messages: kombu marks a fetched message invisible and
   never deletes it (a redelivery is a new row), so the table would only grow.
+- On SQLite their connections sync as Django's do (synchronous=NORMAL, which
+  WAL mode keeps safe from corruption): kombu's default, FULL, made every
+  publish, fetch and ack wait for an fsync while holding the database's one
+  write lock, which every job's insert and claim also need.
 - They survive a race kombu only guards within one process: on a fresh
   database the worker and the web's /healthz create kombu's tables and the
   queue row at the same moment, and the loser's error used to stop the worker.
@@ -25,6 +29,7 @@ from queue import Empty
 
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Channel, Transport
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
@@ -43,8 +48,20 @@ SQLALCHEMY_DIALECTS = {
 }
 
 
+def _sync_like_django(dbapi_connection, connection_record) -> None:
+    # The same PRAGMA as Django's init_command (doubleboiler/settings.py); the file is
+    # already in WAL mode (journal_mode is kept by the file, synchronous per connection).
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
 class DatabaseChannel(Channel):
     pruned_at = float("-inf")
+
+    def _engine_from_config(self):
+        engine = super()._engine_from_config()
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sync_like_django)
+        return engine
 
     def _open(self):
         # Another process may create a table between SQLAlchemy's check and its

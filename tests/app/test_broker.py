@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from kombu import Connection, Queue
+from sqlalchemy import text
 
 from doubleboiler import broker
 from tests.support.postgres import binaries, postgres_server
@@ -171,3 +172,16 @@ def test_processes_declaring_the_same_new_queue_at_once_all_succeed(tmp_path):
         for process in workers:
             process.join(timeout=30)
         assert [process.exitcode for process in workers] == [0] * 4, f"round {round_number}"
+
+
+def test_sqlite_broker_connections_sync_as_djangos_do(tmp_path):
+    # Django's connections run PRAGMA synchronous=NORMAL (settings.py); kombu's would
+    # default to FULL (2), an fsync under the one write lock at every publish and ack.
+    url = broker.broker_url(f"sqlite:///{tmp_path / 'broker.sqlite3'}")
+    with Connection(url) as connection:
+        queue = connection.SimpleQueue("jobs")
+        queue.put({"n": 1})
+        session = queue.channel.session
+        assert session.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        queue.get(timeout=1).ack()
+        queue.close()
