@@ -12,7 +12,8 @@ every Gunicorn worker and every dyno):
    is reached, finished jobs are pruned first (jobs.retention), so the bound
    holds whether or not a scheduler runs the pruning.
 
-The checks run twice: first without a transaction (reads only, so a refused
+The checks run twice (each reads both backlogs in one query, and the row bound from the
+id range unless that is too close to call): first without a transaction (reads only, so a refused
 request costs no write lock), then again inside the transaction that inserts
 the jobs, under a lock every creator takes (PostgreSQL: a transaction-level
 advisory lock; SQLite: the write lock its IMMEDIATE transactions take at
@@ -37,7 +38,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 
 from . import locks, retention
@@ -83,15 +84,28 @@ def drain_seconds(child_seconds: float) -> float:
     return child_seconds / max(1, settings.CELERY_WORKER_CONCURRENCY)
 
 
-def backlog(client: str | None = None) -> tuple[int, float]:
-    """Queued + running jobs (of `client`, or all) and their estimated drain time."""
-    jobs = Job.objects.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING))
-    if client is not None:
-        jobs = jobs.filter(client=client)
-    totals = jobs.aggregate(n=Count("id"), io=Sum("io_wait_ms"), cpu=Sum("cpu_iterations"))
-    count = totals["n"] or 0
-    work = (totals["io"] or 0) / 1000 + (totals["cpu"] or 0) * HASH_ROUND_SECONDS
+def _drain(count: int | None, io_ms: int | None, cpu: int | None) -> tuple[int, float]:
+    count = count or 0
+    work = (io_ms or 0) / 1000 + (cpu or 0) * HASH_ROUND_SECONDS
     return count, drain_seconds(work + count * JOB_OVERHEAD_SECONDS)
+
+
+def backlogs(client: str) -> tuple[tuple[int, float], tuple[int, float]]:
+    """Queued + running jobs of `client`, and of everyone, with their estimated drain
+    times: one pass over those jobs."""
+    mine = Q(client=client)
+    totals = Job.objects.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).aggregate(
+        n=Count("id"),
+        io=Sum("io_wait_ms"),
+        cpu=Sum("cpu_iterations"),
+        my_n=Count("id", filter=mine),
+        my_io=Sum("io_wait_ms", filter=mine),
+        my_cpu=Sum("cpu_iterations", filter=mine),
+    )
+    return (
+        _drain(totals["my_n"], totals["my_io"], totals["my_cpu"]),
+        _drain(totals["n"], totals["io"], totals["cpu"]),
+    )
 
 
 def window_start(now: datetime) -> datetime:
@@ -121,12 +135,13 @@ def check(client: str, count: int, params: dict, now: datetime) -> Refusal | Non
             details={"limit": limit, "window_seconds": 60},
         )
     new_work = drain_seconds(job_work_seconds(count, params))
-    for scope, who, max_jobs, max_seconds in (
-        ("client_backlog_full", client, settings.JOBS_CLIENT_MAX_BACKLOG,
+    client_backlog, whole_backlog = backlogs(client)
+    for scope, who, (jobs, seconds), max_jobs, max_seconds in (
+        ("client_backlog_full", client, client_backlog, settings.JOBS_CLIENT_MAX_BACKLOG,
          settings.JOBS_CLIENT_MAX_BACKLOG_SECONDS),
-        ("backlog_full", None, settings.JOBS_MAX_BACKLOG, settings.JOBS_MAX_BACKLOG_SECONDS),
+        ("backlog_full", None, whole_backlog, settings.JOBS_MAX_BACKLOG,
+         settings.JOBS_MAX_BACKLOG_SECONDS),
     ):  # fmt: skip
-        jobs, seconds = backlog(who)
         if jobs + count <= max_jobs and seconds + new_work <= max_seconds:
             continue
         whose = "your address's" if who is not None else "the server's"
@@ -171,10 +186,20 @@ def batch_never_fits(count: int, params: dict) -> Refusal | None:
 _last_prune = [float("-inf")]
 
 
+def rows_at_most() -> int:
+    """An upper bound of the job table's rows from its id range: two index lookups.
+
+    Ids only grow and rows are only deleted, so the rows are at most the ids from
+    the lowest to the highest; counting them all scans the table.
+    """
+    ids = Job.objects.aggregate(low=Min("id"), high=Max("id"))
+    return 0 if ids["low"] is None else ids["high"] - ids["low"] + 1
+
+
 def make_room(count: int) -> Refusal | None:
     """Keep the job table within its row bound; prune first when it is full."""
     bound = settings.JOBS_MAX_BACKLOG + settings.JOBS_KEEP_FINISHED
-    if Job.objects.count() + count <= bound:
+    if rows_at_most() + count <= bound or Job.objects.count() + count <= bound:
         return None
     if time.monotonic() - _last_prune[0] >= PRUNE_AT_MOST_EVERY_SECONDS:
         _last_prune[0] = time.monotonic()

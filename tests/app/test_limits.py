@@ -70,6 +70,19 @@ def test_finished_jobs_do_not_count_against_the_backlog(settings):
     assert post(from_client("198.51.100.1"), {"count": 5}).status_code == 202
 
 
+def test_the_row_bound_counts_rows_exactly_when_ids_have_gaps(settings):
+    # admission.rows_at_most reads the id range; deleted rows leave gaps, and then the
+    # exact count decides (the bound is on rows, not on ids).
+    settings.JOBS_MAX_BACKLOG = 5
+    settings.JOBS_KEEP_FINISHED = 5
+    Job.objects.bulk_create([Job(status="done", client="x") for _ in range(10)])
+    Job.objects.filter(pk__in=Job.objects.order_by("id").values_list("id", flat=True)[1:9]).delete()
+    assert admission.rows_at_most() == 10 and Job.objects.count() == 2
+    assert post(from_client("198.51.100.1"), {"count": 5}).status_code == 202
+    assert Job.objects.count() == 7
+    assert admission.rows_at_most() == 15
+
+
 def test_the_backlog_is_also_bounded_in_estimated_work(settings):
     settings.JOBS_MAX_BACKLOG_SECONDS = 20
     settings.CELERY_WORKER_CONCURRENCY = 2
