@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--api-key-file", type=Path, help="file holding the accepted API token")
         p.add_argument("--dyno-ports", type=_port_range, default=range(5600, 5700))
-        p.add_argument("--postgres-port", type=int, default=55432)
-        p.add_argument("--redis-port", type=int, default=56379)
+        p.add_argument("--postgres-port", type=int, default=25432)
+        p.add_argument("--redis-port", type=int, default=26379)
         p.add_argument(
             "--addon-delay", type=float, default=2.0, help="seconds an add-on stays 'provisioning'"
         )

@@ -2,7 +2,7 @@
 
 The stand-ins started here take free ports next to (not on) the ones the Molecule
 scenario uses, so both can run on one machine: API from 5501, dynos in 5650-5699
-(the stand-in skips ports in use), PostgreSQL from 55433, Redis from 56380.
+(the stand-in skips ports in use), PostgreSQL from 25433, Redis from 26380.
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ def standin_process() -> Iterator[StandInProcess]:
         "--dyno-ports",
         "5650-5689",
         "--postgres-port",
-        str(free_port(range(55433, 55480))),
+        str(free_port(range(25433, 25480))),
         "--redis-port",
-        str(free_port(range(56380, 56430))),
+        str(free_port(range(26380, 26430))),
         "--addon-delay",
         "1",
         "--stop-timeout",

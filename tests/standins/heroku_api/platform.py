@@ -73,8 +73,8 @@ class Options:
     state_dir: Path
     public_url: str
     dyno_ports: range = range(5600, 5700)
-    postgres_port: int = 55432
-    redis_port: int = 56379
+    postgres_port: int = 25432
+    redis_port: int = 26379
     addon_delay: float = 2.0
     stop_timeout: float = 30.0  # Heroku: SIGKILL 30 s after SIGTERM
     boot_timeout: float = 60.0  # Heroku: R10 after 60 s without binding $PORT

@@ -312,9 +312,9 @@ def test_rate_limit_runs_out(schema_file: Path) -> None:
         "--dyno-ports",
         "5690-5699",
         "--postgres-port",
-        str(free_port(range(55481, 55500))),
+        str(free_port(range(25481, 25500))),
         "--redis-port",
-        str(free_port(range(56431, 56450))),
+        str(free_port(range(26431, 26450))),
     )
     try:
         client = proc.start()
