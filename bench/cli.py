@@ -287,7 +287,7 @@ def section_io(args, work: Path, results: dict, samplers: dict) -> None:
                     )
         if memory_mark:
             memory_mark.mark("io done")
-        held = held_requests(args, servers, order, work) if args.held_clients else []
+        held = held_requests(args, servers, paths, order, work) if args.held_clients else []
         summary, ratios = report.summarize_io(runs)
         results["io"] = {
             "tool": runs[0]["tool"] if runs else None,
@@ -323,7 +323,9 @@ def create_job(url: str, io_wait_ms: int) -> int:
         return json.load(response)["id"]
 
 
-def held_requests(args, servers: dict[str, Server], order: list[str], work: Path) -> list[dict]:
+def held_requests(
+    args, servers: dict[str, Server], paths: dict[str, str], order: list[str], work: Path
+) -> list[dict]:
     """Long-polls: each client holds `GET /api/jobs/<id>?wait=N` on a job still running.
 
     The same closed loop as the I/O runs, but what each request waits for is the app's
@@ -334,6 +336,8 @@ def held_requests(args, servers: dict[str, Server], order: list[str], work: Path
     """
     rows = []
     for name in order:
+        # A sync server still serves the connections the last io run left queued.
+        wait_quiet(servers[name].url + paths[name], args.upstream_ms * 3 + 200)
         # 30 s of work: still running when this 10 s run ends.
         job = create_job(servers["gevent"].url, io_wait_ms=30_000)
         url = f"{servers[name].url}/api/jobs/{job}?wait={args.held_wait:g}"
