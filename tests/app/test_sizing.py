@@ -8,6 +8,7 @@ performance-m 2.5 GB).
 
 import importlib.machinery
 import json
+import time
 import types
 import urllib.request
 
@@ -160,13 +161,16 @@ def test_an_unsized_dyno_logs_its_choice_reports_it_and_recycles_a_worker_over_i
         assert "dyno: 512 MB (DYNO_MEMORY_MB)" in log
         assert "WEB_CONCURRENCY=2 (sized), each worker recycled over 1 MB" in log
         assert "CELERY_CONCURRENCY=2 (sized), each child recycled over 120 MB" in log
+        # A worker over its cap keeps serving until its loop notices (about 1 s),
+        # then the master boots a replacement: ask until one answers, not a fixed count.
         pids, statuses = set(), []
-        for _ in range(120):
+        deadline = time.monotonic() + 60
+        while len(pids) <= 2 and time.monotonic() < deadline:
             with urllib.request.urlopen(dyno.url + "healthz", timeout=10) as response:
                 statuses.append(response.status)
                 pids.add(response.headers["X-Web-Pid"])
         assert set(statuses) == {200}  # recycling is graceful: no request fails
-        assert len(pids) > 2, pids  # workers were replaced
+        assert len(pids) > 2, (pids, len(statuses))  # workers were replaced
         assert "over its 1 MB (GUNICORN_MAX_WORKER_MEMORY_MB): recycling it" in dyno.log_tail(400)
     finally:
         dyno.stop()
