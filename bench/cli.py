@@ -495,7 +495,7 @@ def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str
         profiles = {}
         if args.profile and have_py_spy():
             for broker, dyno in dynos.items():
-                profiles[broker] = profiled_run(args, dyno, broker, work)
+                profiles[broker] = profiled_run(args, dyno, broker, Path(args.out))
         elif args.profile:
             notes.append("py-spy is not installed: no profile (pip install py-spy)")
         ceiling = []
@@ -535,9 +535,13 @@ def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str
             instance.cleanup()
 
 
-def profiled_run(args, dyno: Server, broker: str, work: Path) -> dict:
-    """One more jobs run, not counted above, with py-spy sampling the dyno's whole tree."""
-    raw = work / f"profile-{broker}.raw"
+def profiled_run(args, dyno: Server, broker: str, out: Path) -> dict:
+    """One more jobs run, not counted above, with py-spy sampling the dyno's whole tree.
+
+    The raw stacks stay in the results folder (`profile-<broker>.raw`, py-spy's
+    collapsed format: one stack and its sample count a line) for a closer look.
+    """
+    raw = out / f"profile-{broker}.raw"
     # Stopped with SIGINT (py-spy then writes what it sampled) when the run is over.
     spy = start_recording(dyno.pid, args.job_timeout, raw)
     try:

@@ -196,6 +196,12 @@ CELERY_WORKER_CONCURRENCY = env_int("CELERY_CONCURRENCY", 2, auto=2)
 # Recycle children before they grow: the whole dyno must fit 512 MB.
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_MAX_TASKS_PER_CHILD", 1000)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_MAX_MEMORY_PER_CHILD_KB", 150_000)
+# Celery's Django fixup closes a child's database connections before and after every
+# task unless this is set, then only every 2 x this many (celery/fixups/django.py,
+# close_database); a new connection per job was 6% of a child's time on SQLite, and a
+# TCP and TLS handshake each on PostgreSQL. jobs.worker keeps them the Django way instead:
+# closed when unusable or older than their age, as after each request.
+CELERY_DB_REUSE_MAX = CELERY_WORKER_MAX_TASKS_PER_CHILD or 1000
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 

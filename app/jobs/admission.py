@@ -12,12 +12,16 @@ every Gunicorn worker and every dyno):
    is reached, finished jobs are pruned first (jobs.retention), so the bound
    holds whether or not a scheduler runs the pruning.
 
-The checks run twice (each reads both backlogs in one query, and the row bound from the
-id range unless that is too close to call): first without a transaction (reads only, so a refused
-request costs no write lock), then again inside the transaction that inserts
-the jobs, under a lock every creator takes (PostgreSQL: a transaction-level
-advisory lock; SQLite: the write lock its IMMEDIATE transactions take at
-BEGIN). Two concurrent batches therefore cannot both squeeze under a bound.
+The checks run inside the transaction that inserts the jobs (they read both
+backlogs in one query, and the row bound from the id range unless that is too
+close to call), under a lock every creator takes (PostgreSQL: a
+transaction-level advisory lock; SQLite: the write lock its IMMEDIATE
+transactions take at BEGIN). Two concurrent batches therefore cannot both
+squeeze under a bound. When the last check this process made found any bound
+at least half used, they also run once before, without a transaction (reads
+only), so that a refused request costs no write lock; far from the bounds a
+refusal is unlikely, and the second pass would double the cost of every
+accepted request (docs/benchmarks.md, the profile).
 
 Work is estimated in seconds of the dyno's Celery children: a job's I/O wait,
 its hash rounds at the measured rate, and the per-job cost of the pipeline
@@ -53,6 +57,8 @@ JOB_OVERHEAD_SECONDS = 0.02
 RETRY_AFTER_RANGE = (1, 30)
 PRUNE_AT_MOST_EVERY_SECONDS = 5.0
 REMEMBERED_REFUSALS = 10_000
+# Check before the transaction too once the last check saw a bound this full.
+PRECHECK_FROM_FILL = 0.5
 
 
 @dataclass
@@ -117,6 +123,16 @@ def retry_after(seconds: float) -> int:
     return max(low, min(high, math.ceil(seconds)))
 
 
+class Fill:
+    """The largest share of any bound the last check in this process saw used (0 to 1+)."""
+
+    last = 1.0  # cautious until the first check
+
+    @classmethod
+    def saw(cls, used: float, bound: float) -> None:
+        cls.last = max(cls.last, used / bound if bound > 0 else 1.0)
+
+
 def check(client: str, count: int, params: dict, now: datetime) -> Refusal | None:
     limit = settings.JOBS_CLIENT_CREATES_PER_MINUTE
     start = window_start(now)
@@ -125,6 +141,8 @@ def check(client: str, count: int, params: dict, now: datetime) -> Refusal | Non
         .values_list("requests", flat=True)
         .first()
     ) or 0
+    Fill.last = 0.0
+    Fill.saw(made + 1, limit)
     if made >= limit:
         wait = (start + timedelta(minutes=1) - now).total_seconds()
         return Refusal(
@@ -142,6 +160,8 @@ def check(client: str, count: int, params: dict, now: datetime) -> Refusal | Non
         ("backlog_full", None, whole_backlog, settings.JOBS_MAX_BACKLOG,
          settings.JOBS_MAX_BACKLOG_SECONDS),
     ):  # fmt: skip
+        Fill.saw(jobs + count, max_jobs)
+        Fill.saw(seconds + new_work, max_seconds)
         if jobs + count <= max_jobs and seconds + new_work <= max_seconds:
             continue
         whose = "your address's" if who is not None else "the server's"
@@ -190,16 +210,22 @@ def rows_at_most() -> int:
     """An upper bound of the job table's rows from its id range: two index lookups.
 
     Ids only grow and rows are only deleted, so the rows are at most the ids from
-    the lowest to the highest; counting them all scans the table.
+    the lowest to the highest; counting them all scans the table. Two queries:
+    SQLite answers a lone MIN or MAX from the index, but scans the whole table
+    for both in one query (https://www.sqlite.org/optoverview.html#minmax).
     """
-    ids = Job.objects.aggregate(low=Min("id"), high=Max("id"))
-    return 0 if ids["low"] is None else ids["high"] - ids["low"] + 1
+    low = Job.objects.aggregate(low=Min("id"))["low"]
+    if low is None:
+        return 0
+    return Job.objects.aggregate(high=Max("id"))["high"] - low + 1
 
 
 def make_room(count: int) -> Refusal | None:
     """Keep the job table within its row bound; prune first when it is full."""
     bound = settings.JOBS_MAX_BACKLOG + settings.JOBS_KEEP_FINISHED
-    if rows_at_most() + count <= bound or Job.objects.count() + count <= bound:
+    rows = rows_at_most()
+    Fill.saw(rows + count, bound)
+    if rows + count <= bound or Job.objects.count() + count <= bound:
         return None
     if time.monotonic() - _last_prune[0] >= PRUNE_AT_MOST_EVERY_SECONDS:
         _last_prune[0] = time.monotonic()
@@ -265,8 +291,9 @@ def admit(client: str, count: int, params: dict, web_pid: int) -> list[Job] | Re
         # Not remembered again: each hit would push the end of the wait out, and
         # clients retrying in turn would then be refused for ever.
         return remembered
-    refusal = batch_never_fits(count, params) or check(client, count, params, timezone.now())
-    refusal = refusal or make_room(count)
+    refusal = batch_never_fits(count, params)
+    if refusal is None and Fill.last >= PRECHECK_FROM_FILL:
+        refusal = check(client, count, params, timezone.now()) or make_room(count)
     if refusal is not None:
         refusals.remember(client, refusal)
         return refusal

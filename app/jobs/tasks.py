@@ -64,26 +64,31 @@ def take(job: Job, now) -> str:
 
     The count and the claim are one step under a lock per client, so two
     children taking the same client's jobs at once cannot both pass the bound.
+    The claim also requires the attempts `job` was read with: then this
+    delivery knows the row it claimed without reading it again, and a claim
+    by another delivery since that read makes this one GONE (it looks again).
     """
     lease = now + timedelta(seconds=job.io_wait_ms / 1000 + settings.JOBS_LEASE_MARGIN_SECONDS)
     claimable = Q(status=Job.Status.QUEUED) | Q(status=Job.Status.RUNNING, lease_expires_at__lt=now)
+    claim = {
+        "status": Job.Status.RUNNING,
+        "attempts": job.attempts + 1,
+        "worker_pid": os.getpid(),
+        "started_at": now,
+        "lease_expires_at": lease,
+        "deferred": False,
+        "updated_at": now,
+    }
     with transaction.atomic():
         if job.client:
             locks.lock_client_slots(job.client)
             if running_jobs(job.client, now) >= settings.JOBS_CLIENT_MAX_RUNNING:
                 return BUSY
-        claimed = Job.objects.filter(claimable, pk=job.pk).update(
-            status=Job.Status.RUNNING,
-            attempts=F("attempts") + 1,
-            worker_pid=os.getpid(),
-            started_at=now,
-            lease_expires_at=lease,
-            deferred=False,
-            updated_at=now,
-        )
+        claimed = Job.objects.filter(claimable, pk=job.pk, attempts=job.attempts).update(**claim)
     if not claimed:
         return GONE
-    job.refresh_from_db()
+    for name, value in claim.items():
+        setattr(job, name, value)
     return TAKEN
 
 

@@ -7,6 +7,8 @@
   Celery has checked its pool: Celery exits ("Could not start worker
   processes") if a pool child is gone before that, so a worker that beat any
   earlier could be counted healthy and then fall over.
+- Pool children keep their database connection across jobs (see
+  CELERY_DB_REUSE_MAX in the settings), closing it when it failed or aged.
 - Pool children ignore SIGTERM. Platforms (and honcho) send SIGTERM to every
   process of the dyno at once; a child that died of it would cut its job short
   instead of letting the main process run Celery's warm shutdown, which waits
@@ -33,9 +35,9 @@ from datetime import timedelta
 
 import billiard.pool
 from celery import bootsteps
-from celery.signals import worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_process_init
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -210,6 +212,9 @@ def release_stale_deferred(untouched: Q, now) -> int:
 # children in that loop). The dropped job's message is not acknowledged: it comes
 # again and finds its job finished.
 RESULTS_READ_WAIT_SECONDS = 3
+# A child's database connection is kept across its jobs this long (without a
+# connection pool; with one, Django requires CONN_MAX_AGE 0, and the pool keeps it).
+CHILD_CONN_MAX_AGE_SECONDS = 300
 
 
 @worker_process_init.connect
@@ -218,3 +223,22 @@ def prepare_pool_child(**kwargs):
     billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT = int(
         RESULTS_READ_WAIT_SECONDS / billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_INTERVAL
     )
+    keep_connections_across_jobs()
+
+
+def keep_connections_across_jobs() -> None:
+    # Only the children: under gevent the web's connections stay per request
+    # (doubleboiler/settings.py), and the main process's per use.
+    for connection in connections.all():
+        if not connection.settings_dict.get("OPTIONS", {}).get("pool"):
+            connection.settings_dict["CONN_MAX_AGE"] = CHILD_CONN_MAX_AGE_SECONDS
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_unusable_connections(sender=None, **kwargs):
+    # What Django does around each request; Celery's own close after every task
+    # is off (CELERY_DB_REUSE_MAX in the settings). Not for a task run eagerly, in
+    # its caller's process and maybe its transaction (as the fixup skips them).
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        close_old_connections()

@@ -83,6 +83,63 @@ def test_the_row_bound_counts_rows_exactly_when_ids_have_gaps(settings):
     assert admission.rows_at_most() == 15
 
 
+def test_the_id_range_is_read_from_the_index_not_by_scanning_the_table():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    Job.objects.bulk_create([Job(status="done", client="x") for _ in range(20)])
+    with CaptureQueriesContext(connection) as queries:
+        assert admission.rows_at_most() == 20
+    with connection.cursor() as cursor:
+        for query in queries.captured_queries:
+            cursor.execute("EXPLAIN QUERY PLAN " + query["sql"])
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+            # A full scan reads as "SCAN jobs_job"; MIN or MAX alone is one index search.
+            assert "SCAN" not in plan, (query["sql"], plan)
+
+
+def admission_steps(monkeypatch) -> list[str]:
+    """Each admission check and the creators' lock, in order (the lock starts the
+    transaction's part: on SQLite the write lock is already held there)."""
+    steps = []
+    real_check, real_lock = admission.check, admission.locks.lock_admission
+
+    def check(*args, **kwargs):
+        steps.append("check")
+        return real_check(*args, **kwargs)
+
+    def lock():
+        steps.append("lock")
+        real_lock()
+
+    monkeypatch.setattr(admission, "check", check)
+    monkeypatch.setattr(admission.locks, "lock_admission", lock)
+    monkeypatch.setattr(admission.Fill, "last", 1.0)  # a fresh process: cautious
+    return steps
+
+
+def test_far_from_every_bound_admission_checks_once_inside_the_transaction(settings, monkeypatch):
+    settings.JOBS_MAX_BACKLOG = settings.JOBS_CLIENT_MAX_BACKLOG = 100
+    steps = admission_steps(monkeypatch)
+    client = from_client("198.51.100.1")
+    assert post(client, {"count": 5}).status_code == 202
+    assert steps == ["check", "lock", "check"]  # the first in a process: both passes
+    steps.clear()
+    assert post(client, {"count": 5}).status_code == 202
+    assert steps == ["lock", "check"]
+
+
+def test_near_a_bound_a_refused_batch_is_refused_before_the_transaction(settings, monkeypatch):
+    settings.JOBS_MAX_BACKLOG = settings.JOBS_CLIENT_MAX_BACKLOG = 100
+    steps = admission_steps(monkeypatch)
+    assert post(from_client("198.51.100.1"), {"count": 60}).status_code == 202  # 60% full
+    steps.clear()
+    response = post(from_client("198.51.100.2"), {"count": 50})
+    assert response.status_code == 429 and response.json()["reason"] == "backlog_full"
+    assert steps == ["check"]  # refused without the lock
+    assert Job.objects.count() == 60
+
+
 def test_the_backlog_is_also_bounded_in_estimated_work(settings):
     settings.JOBS_MAX_BACKLOG_SECONDS = 20
     settings.CELERY_WORKER_CONCURRENCY = 2

@@ -1,5 +1,6 @@
 """Job completion is exactly-once however often the message is delivered."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -71,6 +72,25 @@ def test_a_superseded_claim_cannot_complete_the_job():
     assert tasks.finish(theirs, status="done", result={"from": "current"}) is True
     job.refresh_from_db()
     assert job.result == {"from": "current"}
+
+
+def test_a_claim_knows_the_row_it_took_without_reading_it_again():
+    job = Job.objects.create(io_wait_ms=1, client="198.51.100.1")
+    claimed, _ = tasks.claim(job.pk)
+    stored = Job.objects.get(pk=job.pk)
+    for name in ("status", "attempts", "worker_pid", "started_at", "lease_expires_at", "deferred"):
+        assert getattr(claimed, name) == getattr(stored, name), name
+    assert (stored.status, stored.attempts) == ("running", 1)
+
+
+def test_a_claim_from_a_stale_read_loses_to_the_delivery_that_claimed_since():
+    job = Job.objects.create(io_wait_ms=1)
+    stale = Job.objects.get(pk=job.pk)  # read before another delivery's claim and lost lease
+    Job.objects.filter(pk=job.pk).update(
+        status="running", attempts=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert tasks.take(stale, timezone.now()) == tasks.GONE
+    assert Job.objects.get(pk=job.pk).attempts == 1
 
 
 def test_the_work_itself_waits_and_hashes():
@@ -165,3 +185,29 @@ def test_the_broker_is_not_asked_when_no_queued_job_is_stale(monkeypatch):
     Job.objects.create()  # queued a moment ago: not stale
     assert worker.requeue_stale_jobs() == 0
     assert asked == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pool_child_keeps_its_database_connection_across_jobs_until_it_ages(
+    settings, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    from jobs import worker
+
+    assert settings.CELERY_DB_REUSE_MAX > 0  # Celery's own close after each task is off
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+    worker.keep_connections_across_jobs()
+    connection.connect()  # a child's first job connects: its age starts now
+    closed = []
+    monkeypatch.setattr(connection, "close", lambda: closed.append(True))
+    delivery = SimpleNamespace(request=SimpleNamespace(is_eager=False))
+    for _ in range(3):  # task_prerun and task_postrun around each job
+        worker.close_unusable_connections(sender=delivery)
+        Job.objects.count()
+    assert closed == []
+    connection.close_at = time.monotonic() - 1  # older than CONN_MAX_AGE
+    worker.close_unusable_connections(sender=delivery)
+    assert closed == [True]
