@@ -55,13 +55,14 @@ class AppInstance:
     celery_concurrency: int = 2
     extra_env: Mapping[str, str] = field(default_factory=dict)
     workdir: Path | None = None
+    database_url: str | None = None  # default: a SQLite file in the workdir
 
     def __post_init__(self) -> None:
         self._own_workdir = self.workdir is None
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix=f"double-boiler-{self.label}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.database_url = f"sqlite:///{self.workdir / 'db.sqlite3'}"
+        self.database_url = self.database_url or f"sqlite:///{self.workdir / 'db.sqlite3'}"
         self.secret = secrets.token_urlsafe(40)
         self.processes: list[Process] = []
 

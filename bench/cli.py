@@ -9,7 +9,8 @@ Sections (--sections io,jobs,cold,sizing):
         dyno itself: bin/dyno with this project's gunicorn.conf.py), Gunicorn sync and
         uvicorn (async view), same worker count, interleaved runs at 50/200/500 clients
   jobs  N jobs created over HTTP, time until all are done, with the database broker and a
-        Redis broker (private dynos), and on the app at --url when it answers
+        Redis broker (private dynos), each on SQLite and on PostgreSQL (a private server,
+        --databases), and on the app at --url when it answers
   cold  bin/dyno start to /healthz 200
   sizing  a dyno left to size itself (WEB_CONCURRENCY=auto, CELERY_CONCURRENCY=auto) in a
         cgroup limited to each of --memory-limits: the counts it chose, its peak memory
@@ -46,6 +47,8 @@ from .ceiling import database_broker_url, run_ceiling
 from .cgroup import MemoryCgroup
 from .jobs import run_jobs
 from .loadgen import have_wrk, run_load
+from .postgres_server import binaries as postgres_binaries
+from .postgres_server import create_database, postgres_server
 from .procs import MemorySampler, Process, find_dyno_root, free_port, http_status, tree_memory
 from .profile import classify, have_py_spy, start_recording
 from .redis_server import start_redis
@@ -69,6 +72,7 @@ SMOKE = {
 # 15 for bare Celery's ceiling.
 SIZING_REDIS_DB = 13
 CEILING_REDIS_DB = 15
+JOBS_PG_REDIS_DB = 11  # the pg+redis dyno's queue, beside the redis one's in 0
 
 
 def progress(message: str) -> None:
@@ -410,29 +414,53 @@ def settle_then_measure(pid: int, settle: float) -> tuple[float, int]:
     return statistics.median(mb for mb, _ in samples), max(n for _, n in samples)
 
 
-def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str | None) -> None:
-    brokers = {"db": None}
-    notes = []
-    if "redis" in args.brokers:
-        if redis_url:
-            brokers["redis"] = redis_url
-        else:
-            notes.append("no Redis available: the Redis broker was skipped")
-    if "db" not in args.brokers:
-        brokers.pop("db")
+def jobs_targets(
+    args, redis_url: str | None, postgres_url: str | None, notes: list[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """Target key -> (database URL, broker URL); None: SQLite, and the database as broker.
+
+    Keys: db and redis (a SQLite database, its own or a Redis broker), pg and
+    pg+redis (the same on PostgreSQL, what Heroku and Dokku run).
+    """
+    if "redis" in args.brokers and not redis_url:
+        notes.append("no Redis available: the Redis broker was skipped")
+    if "postgresql" in args.databases and not postgres_url:
+        notes.append("PostgreSQL is not installed (apt-get install postgresql): skipped")
+    targets: dict[str, tuple[str | None, str | None]] = {}
+    for database, prefix in (("sqlite", ""), ("postgresql", "pg")):
+        if database not in args.databases or (prefix and not postgres_url):
+            continue
+        if "db" in args.brokers:
+            name = prefix or "db"
+            targets[name] = (create_database(postgres_url, "jobs_pg") if prefix else None, None)
+        if "redis" in args.brokers and redis_url:
+            name = f"{prefix}+redis" if prefix else "redis"
+            number = JOBS_PG_REDIS_DB if prefix else 0
+            database_url = create_database(postgres_url, "jobs_pg_redis") if prefix else None
+            targets[name] = (database_url, redis_db(redis_url, number))
+    return targets
+
+
+def section_jobs(
+    args, work: Path, results: dict, samplers: dict, redis_url: str | None,
+    postgres_url: str | None,
+) -> None:  # fmt: skip
+    notes: list[str] = []
+    targets_urls = jobs_targets(args, redis_url, postgres_url, notes)
     instances: list[AppInstance] = []
     dynos: dict[str, Server] = {}
     idle: dict[str, tuple[float, int]] = {}
     runs: list[dict] = []
     try:
-        for broker, broker_url in brokers.items():
+        for broker, (database_url, broker_url) in targets_urls.items():
             instance = AppInstance(
                 f"jobs-{broker}",
-                broker_url=redis_db(broker_url, 0) if broker_url else None,
+                broker_url=broker_url,
                 web_concurrency=args.workers,
                 celery_concurrency=args.celery_concurrency,
                 extra_env=job_limits(args),
-                workdir=work / f"jobs-{broker}",
+                workdir=work / f"jobs-{broker.replace('+', '-')}",
+                database_url=database_url,
             )
             instances.append(instance)
             instance.prepare(collectstatic=False)
@@ -499,13 +527,16 @@ def section_jobs(args, work: Path, results: dict, samplers: dict, redis_url: str
         elif args.profile:
             notes.append("py-spy is not installed: no profile (pip install py-spy)")
         ceiling = []
-        for broker, broker_url in brokers.items():
-            # Bare Celery on the same broker, same settings, an empty task (bench/ceiling.py).
-            url = (
-                redis_db(broker_url, CEILING_REDIS_DB)
-                if broker_url
-                else database_broker_url(f"sqlite:///{work / f'ceiling-{broker}.sqlite3'}")
-            )
+        # Bare Celery on each broker, same settings, an empty task (bench/ceiling.py);
+        # pg+redis shares the redis one.
+        ceiling_urls = {}
+        if "db" in targets_urls:
+            ceiling_urls["db"] = database_broker_url(f"sqlite:///{work / 'ceiling-db.sqlite3'}")
+        if "redis" in targets_urls or "pg+redis" in targets_urls:
+            ceiling_urls["redis"] = redis_db(redis_url, CEILING_REDIS_DB)
+        if "pg" in targets_urls:
+            ceiling_urls["pg"] = database_broker_url(create_database(postgres_url, "ceiling_pg"))
+        for broker, url in ceiling_urls.items():
             for rep in range(args.runs):
                 result = run_ceiling(url, args.jobs, args.celery_concurrency, work)
                 ceiling.append({"broker": broker, "rep": rep, **result})
@@ -853,6 +884,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--job-timeout", type=float, default=600.0)
     parser.add_argument("--brokers", default="db,redis")
     parser.add_argument(
+        "--databases",
+        default="sqlite,postgresql",
+        help="the jobs section's databases: sqlite (the local default) and postgresql (a "
+        "private server from Debian's package, as Heroku and Dokku run)",
+    )
+    parser.add_argument(
         "--redis-url",
         default="",
         help="a Redis to use as broker (its database 0 and up; nothing else may consume from "
@@ -882,6 +919,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if set(args.servers) - set(report.SERVER_LABELS):
         parser.error(f"--servers: choose from {', '.join(report.SERVER_LABELS)}")
     args.brokers = [b.strip() for b in args.brokers.split(",") if b.strip()]
+    args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    if set(args.databases) - {"sqlite", "postgresql"}:
+        parser.error("--databases: sqlite, postgresql or both")
     if not 1 <= args.cold_runs <= SIZING_REDIS_DB - 1:
         parser.error(
             f"--cold-runs: from 1 to {SIZING_REDIS_DB - 1} (one Redis database per cold start)"
@@ -938,7 +978,12 @@ def main(argv: list[str] | None = None) -> int:
         if "io" in args.sections:
             section_io(args, work, results, samplers)
         if "jobs" in args.sections:
-            section_jobs(args, work, results, samplers, redis_url)
+            with contextlib.ExitStack() as stack:
+                postgres_url = None
+                if "postgresql" in args.databases and postgres_binaries():
+                    postgres_url = stack.enter_context(postgres_server())
+                    progress(f"own PostgreSQL at {postgres_url}")
+                section_jobs(args, work, results, samplers, redis_url, postgres_url)
         if "cold" in args.sections:
             section_cold(args, work, results, redis_url)
         if "sizing" in args.sections:

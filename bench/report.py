@@ -23,7 +23,12 @@ SERVER_COLOURS = {
     "granian-asgi": "#d6844a",
     "granian-wsgi": "#e8c09d",
 }
-BROKER_LABELS = {"db": "database broker (SQLite)", "redis": "Redis broker"}
+BROKER_LABELS = {
+    "db": "database broker (SQLite)",
+    "redis": "Redis broker",
+    "pg": "PostgreSQL as database and broker",
+    "pg+redis": "PostgreSQL database, Redis broker",
+}
 DYNO_LIMIT_MB = 512
 
 
@@ -248,7 +253,8 @@ def render_tables(results: dict) -> str:
 
         def share(target: str, done: float | None) -> str:
             broker = target.removeprefix("dyno, ").removesuffix(" broker")
-            bare = ceiling.get(broker)
+            # pg+redis: the same Redis broker as redis, so the same ceiling.
+            bare = ceiling.get(broker) or ceiling.get(broker.rpartition("+")[2])
             return f"{100 * done / bare:.0f}%" if done and bare else "-"
 
         rows = [
@@ -297,6 +303,12 @@ def render_tables(results: dict) -> str:
                 "\nBare Celery: the same broker and settings (late acks, prefetch 1, the same "
                 "children), an empty task, draining a backlog queued before the worker started "
                 "(bench/ceiling.py); its 'created' column is the rate one producer queued them."
+            )
+        if any(r["target"].startswith("dyno, pg") for r in jobs["summary"]):
+            out.append(
+                "\ndb and redis: a SQLite database (the local default), the database itself or "
+                "Redis as the broker; pg and pg+redis: the same on PostgreSQL, what Heroku "
+                "and Dokku run."
             )
         for broker, profile in jobs.get("profiles", {}).items():
             if not profile.get("samples"):
