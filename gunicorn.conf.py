@@ -51,7 +51,17 @@ timeout = 30
 # PR 261 chose 100 s for the same reason.
 keepalive = 100
 
-accesslog = "-"
+# No access log by default, as in Gunicorn's own default: Heroku's router logs every
+# request (https://devcenter.heroku.com/articles/http-routing#heroku-router-log-format)
+# and so does Dokku's nginx, into /var/log/nginx/<app>-access.log (dokku/dokku
+# plugins/nginx-vhosts/nginx_vhosts.go, ComputedAccessLogPath). Formatting each line,
+# and bin/dyno relaying it, took 13% of a gevent worker's time and 7% of the I/O-bound
+# throughput (docs/benchmarks.md). GUNICORN_ACCESS_LOG=true logs them to stdout.
+ACCESS_LOG_CHOICES = {"true": "-", "1": "-", "yes": "-", "false": None, "0": None, "no": None}
+access_log_setting = os.environ.get("GUNICORN_ACCESS_LOG", "").strip().lower() or "false"
+if access_log_setting not in ACCESS_LOG_CHOICES:
+    raise SystemExit(f"GUNICORN_ACCESS_LOG is {access_log_setting!r}: set it to true or false")
+accesslog = ACCESS_LOG_CHOICES[access_log_setting]
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s'

@@ -213,6 +213,7 @@ def section_io(args, work: Path, results: dict, samplers: dict) -> None:
         uvicorn = [
             str(BIN_DIR / "uvicorn"), "doubleboiler.asgi:application", "--app-dir", "app",
             "--host", "127.0.0.1", "--port", "{port}", "--workers", str(args.workers),
+            "--no-access-log",  # none of the servers logs each request (gunicorn.conf.py)
         ]  # fmt: skip
         granian = [
             str(BIN_DIR / "granian"), "--working-dir", "app", "--host", "127.0.0.1",

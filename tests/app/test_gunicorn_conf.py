@@ -52,3 +52,18 @@ def test_an_unknown_worker_class_stops_with_what_to_set() -> None:
         pytest.raises(SystemExit, match="set it to one of gevent, sync, gthread"),
     ):
         _settings()
+
+
+def test_no_access_log_unless_asked_for_the_routers_log_each_request() -> None:
+    assert _settings().accesslog is None
+    for value, expected in (("true", "-"), ("false", None), ("", None)):
+        with mock.patch.dict(os.environ, {"GUNICORN_ACCESS_LOG": value}):
+            assert _settings().accesslog == expected, value
+
+
+def test_a_bad_access_log_setting_stops_with_what_to_set() -> None:
+    with mock.patch.dict(os.environ, {"GUNICORN_ACCESS_LOG": "loud"}):
+        with pytest.raises(
+            SystemExit, match="GUNICORN_ACCESS_LOG is 'loud': set it to true or false"
+        ):
+            _settings()
