@@ -62,8 +62,8 @@ def test_no_access_log_unless_asked_for_the_routers_log_each_request() -> None:
 
 
 def test_a_bad_access_log_setting_stops_with_what_to_set() -> None:
-    with mock.patch.dict(os.environ, {"GUNICORN_ACCESS_LOG": "loud"}):
-        with pytest.raises(
-            SystemExit, match="GUNICORN_ACCESS_LOG is 'loud': set it to true or false"
-        ):
-            _settings()
+    with (
+        mock.patch.dict(os.environ, {"GUNICORN_ACCESS_LOG": "loud"}),
+        pytest.raises(SystemExit, match="GUNICORN_ACCESS_LOG is 'loud': set it to true or false"),
+    ):
+        _settings()
