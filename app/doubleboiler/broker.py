@@ -1,7 +1,7 @@
 """The database as Celery's broker, through kombu's SQLAlchemy transport.
 
 This is the original project's "no extra add-on" spirit: one database is all a
-hobbyist needs. The subclasses change three things:
+hobbyist needs. The subclasses change these things:
 
 - They poll on the worker's event loop. kombu's SQL transport is synchronous,
   so Celery would run its blocking loop and billiard's plain pool, whose
@@ -17,6 +17,9 @@ hobbyist needs. The subclasses change three things:
   WAL mode keeps safe from corruption): kombu's default, FULL, made every
   publish, fetch and ack wait for an fsync while holding the database's one
   write lock, which every job's insert and claim also need.
+- They look a queue's row up once per channel, and publish with one INSERT
+  instead of an ORM unit of work: per message, those were a third of a
+  publish and of a fetch (docs/benchmarks.md, the profile).
 - They survive a race kombu only guards within one process: on a fresh
   database the worker and the web's /healthz create kombu's tables and the
   queue row at the same moment, and the loser's error used to stop the worker.
@@ -26,11 +29,13 @@ import logging
 import time
 from datetime import datetime, timedelta
 from queue import Empty
+from types import SimpleNamespace
 
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport.sqlalchemy import Channel, Transport
+from kombu.utils.json import dumps
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +79,49 @@ class DatabaseChannel(Channel):
                 if attempt == 2:
                     raise
 
+    def __init__(self, *args, **kwargs):
+        self._queue_ids: dict[str, int] = {}
+        super().__init__(*args, **kwargs)
+
     def _get_or_create(self, queue):
+        # A queue's row never changes once it exists: read once per channel, not
+        # before every publish and every fetch (kombu uses only the `.id` of what
+        # this returns; _put below is the one place it used the row itself).
+        queue_id = self._queue_ids.get(queue)
+        if queue_id is None:
+            try:
+                row = super()._get_or_create(queue)
+            except IntegrityError:
+                # Another process inserted the queue between kombu's read and its
+                # insert; reading again finds it.
+                self.session.rollback()
+                row = super()._get_or_create(queue)
+            queue_id = self._queue_ids[queue] = row.id
+        return SimpleNamespace(id=queue_id, name=queue)
+
+    def _put(self, queue, payload, **kwargs):
+        # The row kombu's Message(payload, queue) adds through the ORM (a unit of work per
+        # message), as one INSERT: visible, version 1, no timestamp until it is
+        # delivered (kombu/transport/sqlalchemy/models.py).
+        row = {
+            "queue_id": self._get_or_create(queue).id,
+            "payload": dumps(payload),
+            "visible": True,
+            "version": 1,
+        }
         try:
-            return super()._get_or_create(queue)
+            self.session.execute(self.message_cls.__table__.insert().values(**row))
+            self.session.commit()
         except IntegrityError:
-            # Another process inserted the queue between kombu's read and its
-            # insert; reading again finds it.
+            # The queue's row is gone (its tables were reset): look it up again next time.
             self.session.rollback()
-            return super()._get_or_create(queue)
+            self._queue_ids.pop(queue, None)
+            raise
+        except OperationalError:
+            # As kombu does: the publish fails (and can be retried) instead of
+            # reporting a message that was never stored.
+            self.session.rollback()
+            raise
 
     def basic_ack(self, delivery_tag, multiple=False):
         super().basic_ack(delivery_tag, multiple=multiple)

@@ -185,3 +185,42 @@ def test_sqlite_broker_connections_sync_as_djangos_do(tmp_path):
         assert session.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
         queue.get(timeout=1).ack()
         queue.close()
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        sqlite_database,
+        pytest.param(
+            lambda _: postgres_server(),
+            marks=pytest.mark.skipif(binaries() is None, reason="PostgreSQL is not installed"),
+        ),
+    ],
+    ids=["sqlite", "postgresql"],
+)
+def test_a_publish_is_one_insert_of_the_row_kombu_would_add(tmp_path, database):
+    from sqlalchemy import event
+
+    with (
+        database(tmp_path) as database_url,
+        Connection(broker.broker_url(database_url)) as connection,
+    ):
+        queue = connection.SimpleQueue("jobs")
+        queue.put({"n": 0})  # the queue's row is looked up (or made) here, once
+        channel = queue.channel
+        statements = []
+        engine = channel.session.get_bind()
+        record = lambda conn, cursor, sql, *args: statements.append(sql.split()[0].upper())  # noqa: E731
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            for number in range(1, 4):
+                queue.put({"n": number})
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert statements == ["INSERT"] * 3  # no queue lookup, no ORM flush around it
+        message = channel.message_cls
+        rows = channel.session.query(message).order_by(message.id).all()
+        assert [(row.visible, row.version, row.sent_at) for row in rows] == [(True, 1, None)] * 4
+        assert len({row.queue_id for row in rows}) == 1
+        assert [queue.get(timeout=1).payload["n"] for _ in range(4)] == [0, 1, 2, 3]
+        queue.close()
