@@ -527,6 +527,8 @@ def section_jobs(
                 profiles[broker] = profiled_run(args, dyno, broker, Path(args.out))
         elif args.profile:
             notes.append("py-spy is not installed: no profile (pip install py-spy)")
+        # The ceilings run alone: four idle dynos polling their brokers took a third of it.
+        stop_jobs_dynos(dynos, samplers)
         ceiling = []
         # Bare Celery on each broker, same settings, an empty task (bench/ceiling.py);
         # pg+redis shares the redis one.
@@ -557,14 +559,19 @@ def section_jobs(
             {k: {"mb": round(mb, 1), "processes": n} for k, (mb, n) in idle.items()}
         )
     finally:
-        for broker, dyno in dynos.items():
-            code = dyno.stop()
-            samplers[f"dyno, {broker} broker"].stop()
-            progress(f"jobs: stopped the {broker}-broker dyno (exit {code})")
+        stop_jobs_dynos(dynos, samplers)
         if "deployed app" in samplers:
             samplers["deployed app"].stop()
         for instance in instances:
             instance.cleanup()
+
+
+def stop_jobs_dynos(dynos: dict[str, Server], samplers: dict) -> None:
+    while dynos:
+        broker, dyno = dynos.popitem()
+        code = dyno.stop()
+        samplers[f"dyno, {broker} broker"].stop()
+        progress(f"jobs: stopped the {broker}-broker dyno (exit {code})")
 
 
 def profiled_run(args, dyno: Server, broker: str, out: Path) -> dict:

@@ -1,6 +1,5 @@
 """The database broker: kombu's SQL transport, polling faster and pruning."""
 
-import contextlib
 from datetime import datetime, timedelta
 
 import pytest
@@ -8,25 +7,10 @@ from kombu import Connection, Queue
 from sqlalchemy import text
 
 from doubleboiler import broker
-from tests.support.postgres import binaries, postgres_server
+from tests.support.postgres import binaries, on_sqlite_and_postgresql, postgres_server
 
 
-@contextlib.contextmanager
-def sqlite_database(tmp_path):
-    yield f"sqlite:///{tmp_path / 'broker.sqlite3'}"
-
-
-@pytest.mark.parametrize(
-    "database",
-    [
-        sqlite_database,
-        pytest.param(
-            lambda _: postgres_server(),
-            marks=pytest.mark.skipif(binaries() is None, reason="PostgreSQL is not installed"),
-        ),
-    ],
-    ids=["sqlite", "postgresql"],
-)
+@on_sqlite_and_postgresql
 def test_delivered_messages_are_pruned_once_old_and_pending_ones_kept(tmp_path, database):
     with (
         database(tmp_path) as database_url,
@@ -187,17 +171,7 @@ def test_sqlite_broker_connections_sync_as_djangos_do(tmp_path):
         queue.close()
 
 
-@pytest.mark.parametrize(
-    "database",
-    [
-        sqlite_database,
-        pytest.param(
-            lambda _: postgres_server(),
-            marks=pytest.mark.skipif(binaries() is None, reason="PostgreSQL is not installed"),
-        ),
-    ],
-    ids=["sqlite", "postgresql"],
-)
+@on_sqlite_and_postgresql
 def test_a_publish_is_one_insert_of_the_row_kombu_would_add(tmp_path, database):
     from sqlalchemy import event
 

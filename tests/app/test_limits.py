@@ -1,6 +1,5 @@
 """A public API that holds: backpressure, per-client limits, client addresses, hygiene."""
 
-import contextlib
 import json
 import multiprocessing
 import os
@@ -16,7 +15,7 @@ from jobs import admission, views
 from jobs.models import CreationWindow, Job
 from tests.app import admission_child
 from tests.support.dyno import ROOT, Dyno
-from tests.support.postgres import binaries, postgres_server
+from tests.support.postgres import on_sqlite_and_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -34,11 +33,6 @@ def from_client(address: str, hops_seen: str | None = None) -> Client:
     """A client behind one router hop: the router's X-Forwarded-For ends with `address`."""
     forwarded = address if hops_seen is None else f"{hops_seen}, {address}"
     return Client(REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR=forwarded)
-
-
-@contextlib.contextmanager
-def sqlite_file(tmp_path):
-    yield f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
 
 
 def post(client, body, path="/api/jobs/batch"):
@@ -162,17 +156,7 @@ def test_a_batch_no_client_could_ever_queue_is_a_400_not_a_429(settings):
     assert Job.objects.count() == 0
 
 
-@pytest.mark.parametrize(
-    "database",
-    [
-        sqlite_file,
-        pytest.param(
-            lambda _: postgres_server(),
-            marks=pytest.mark.skipif(binaries() is None, reason="PostgreSQL is not installed"),
-        ),
-    ],
-    ids=["sqlite", "postgresql"],
-)
+@on_sqlite_and_postgresql
 def test_concurrent_batches_cannot_both_squeeze_under_the_bound(tmp_path, database):
     # Six processes (as Gunicorn workers or dynos are) each pass the first,
     # lock-free check at once, then insert 300 jobs under a bound of 1,000:
