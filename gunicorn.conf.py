@@ -31,14 +31,16 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "auto").replace("auto", "2"))
 # Requests one worker holds open at once. Database work is bounded separately
 # by the connection pool below.
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "500"))
-# Recycle workers now and then so a slow leak cannot grow past the dyno's
-# memory; the jitter keeps them from restarting all at once.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
-max_requests_jitter = max_requests // 10
-# And over its share of the dyno's memory (bin/dyno sets the cap from the memory
-# limit): the worker finishes the requests it holds and exits, and the master
-# starts a fresh one, as for max_requests. 0: no cap.
+# A worker is recycled when it grows over its share of the dyno's memory (bin/dyno
+# sets the cap from the memory limit): it finishes the requests it holds and exits,
+# and the master starts a fresh one. 0: no cap.
 max_worker_memory_mb = int(os.environ.get("GUNICORN_MAX_WORKER_MEMORY_MB", "0"))
+# Not after a number of requests, unless asked (Gunicorn's own default, 0): the memory
+# cap is the guard against a leak, and each recycle stalled the connections of the
+# worker it replaced for about a second: recycling every 5,000 requests put 1.1 s in
+# the p99 of the run it fell in, every 400 requests in every run (docs/benchmarks.md).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
 MEMORY_CHECK_EVERY = 16  # requests; reading /proc/self/statm costs a few microseconds
 # Platforms send SIGTERM and SIGKILL 30 s later; finish in-flight requests
 # well inside that (bin/dyno waits DYNO_GRACE_SECONDS=25 before its own SIGKILL).

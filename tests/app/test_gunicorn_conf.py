@@ -67,3 +67,9 @@ def test_a_bad_access_log_setting_stops_with_what_to_set() -> None:
         pytest.raises(SystemExit, match="GUNICORN_ACCESS_LOG is 'loud': set it to true or false"),
     ):
         _settings()
+
+
+def test_workers_recycle_on_memory_not_on_a_request_count_unless_asked() -> None:
+    assert _settings().max_requests == 0  # the memory cap (bin/dyno) guards leaks
+    with mock.patch.dict(os.environ, {"GUNICORN_MAX_REQUESTS": "5000"}):
+        assert (_settings().max_requests, _settings().max_requests_jitter) == (5000, 500)
