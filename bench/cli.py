@@ -68,11 +68,11 @@ SMOKE = {
     "held_clients": 8,
     "held_wait": 0.5,
 }
-# Redis databases: 0 for the jobs section, 1 to 12 for cold starts, 13 and 14 for sizing,
-# 15 for bare Celery's ceiling.
+# Redis databases: 0 and 12 for the jobs section's redis and pg+redis dynos (both run at
+# once), 1 to 11 for cold starts, 13 and 14 for sizing, 15 for bare Celery's ceiling.
+JOBS_PG_REDIS_DB = 12
 SIZING_REDIS_DB = 13
 CEILING_REDIS_DB = 15
-JOBS_PG_REDIS_DB = 11  # the pg+redis dyno's queue, beside the redis one's in 0
 
 
 def progress(message: str) -> None:
@@ -420,6 +420,7 @@ def jobs_targets(
 ) -> dict[str, tuple[str | None, str | None]]:
     """Target key -> (database URL, broker URL); None: SQLite, and the database as broker.
 
+    Creates each PostgreSQL target's own database on the server at postgres_url.
     Keys: db and redis (a SQLite database, its own or a Redis broker), pg and
     pg+redis (the same on PostgreSQL, what Heroku and Dokku run).
     """
@@ -527,7 +528,7 @@ def section_jobs(
                 profiles[broker] = profiled_run(args, dyno, broker, Path(args.out))
         elif args.profile:
             notes.append("py-spy is not installed: no profile (pip install py-spy)")
-        # The ceilings run alone: four idle dynos polling their brokers took a third of it.
+        # The ceilings run alone: four idle dynos polling their brokers took about half of it.
         stop_jobs_dynos(dynos, samplers)
         ceiling = []
         # Bare Celery on each broker, same settings, an empty task (bench/ceiling.py);
@@ -930,9 +931,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
     if set(args.databases) - {"sqlite", "postgresql"}:
         parser.error("--databases: sqlite, postgresql or both")
-    if not 1 <= args.cold_runs <= SIZING_REDIS_DB - 1:
+    if not 1 <= args.cold_runs <= JOBS_PG_REDIS_DB - 1:
         parser.error(
-            f"--cold-runs: from 1 to {SIZING_REDIS_DB - 1} (one Redis database per cold start)"
+            f"--cold-runs: from 1 to {JOBS_PG_REDIS_DB - 1} (one Redis database per cold start)"
         )
     args.memory_limits = [int(m) for m in str(args.memory_limits).split(",") if m.strip()]
     if len(args.memory_limits) > CEILING_REDIS_DB - SIZING_REDIS_DB or any(

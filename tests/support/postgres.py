@@ -4,9 +4,9 @@ import contextlib
 
 import pytest
 
-from bench.postgres_server import binaries, create_database, postgres_server
+from bench.postgres_server import binaries, postgres_server
 
-__all__ = ["binaries", "create_database", "on_sqlite_and_postgresql", "postgres_server"]
+__all__ = ["binaries", "on_sqlite_and_postgresql", "postgres_server"]
 
 
 @contextlib.contextmanager
